@@ -1,0 +1,99 @@
+import { constants } from 'node:fs';
+import type { FuseOps } from 'fuse-native';
+import type { Catalogue, FileEntry } from '../catalogue/catalogue';
+import type { TempFileStore } from '../store/temp-file-store';
+import { EBADF, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, readErrno } from './errno';
+
+/** What the FUSE operations need of the agent. */
+export interface FsBackend {
+  readonly catalogue: Catalogue;
+  /** The store of a file, created on its first open; starts its download. */
+  openStore (entry: FileEntry): Promise<TempFileStore>;
+  /** Called when a handle of the store closes. */
+  releaseStore (store: TempFileStore): void;
+}
+
+const BLOCK = 4096;
+const DIR_MODE = constants.S_IFDIR | 0o555;
+const FILE_MODE = constants.S_IFREG | 0o444;
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
+
+/**
+ * The read-only FUSE operations. Metadata (getattr, readdir, statfs, access) answers from
+ * the in-memory catalogue and never waits on a download; read goes to the file's store,
+ * which may wait for bytes but always answers within its deadlines.
+ */
+export function createFuseOps (backend: FsBackend): FuseOps {
+  const { catalogue } = backend;
+  const uid = process.getuid?.() ?? 0;
+  const gid = process.getgid?.() ?? 0;
+  const startedAt = new Date();
+  /** Open handles: FUSE's file handle number -> the store it reads. */
+  const handles = new Map<number, TempFileStore>();
+  let nextHandle = 1;
+
+  const readOnly = (...args: unknown[]): void => (args[args.length - 1] as (err: number) => void)(EROFS);
+
+  return {
+    getattr (path, cb) {
+      const found = catalogue.lookup(path);
+      if (found === null) return cb(ENOENT);
+      if (found.kind === 'dir') {
+        return cb(0, { mode: DIR_MODE, uid, gid, size: BLOCK, nlink: 2, mtime: startedAt, atime: startedAt, ctime: startedAt });
+      }
+      const { origin, mtimeMs } = found.entry;
+      const mtime = new Date(mtimeMs);
+      cb(0, { mode: FILE_MODE, uid, gid, size: origin.size, nlink: 1, mtime, atime: mtime, ctime: mtime, blksize: BLOCK, blocks: Math.ceil(origin.size / 512) });
+    },
+
+    readdir (path, cb) {
+      const found = catalogue.lookup(path);
+      if (found === null) return cb(ENOENT);
+      if (found.kind !== 'dir') return cb(ENOTDIR);
+      cb(0, ['.', '..', ...found.children]);
+    },
+
+    statfs (_path, cb) {
+      cb(0, {
+        bsize: BLOCK, frsize: BLOCK, blocks: Math.ceil(catalogue.totalBytes / BLOCK), bfree: 0, bavail: 0,
+        files: catalogue.size, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */, namemax: 255,
+      });
+    },
+
+    access (path, mode, cb) {
+      if (catalogue.lookup(path) === null) return cb(ENOENT);
+      cb((mode & constants.W_OK) !== 0 ? EROFS : 0);
+    },
+
+    open (path, flags, cb) {
+      if ((flags & WRITE_FLAGS) !== 0) return cb(EROFS);
+      const found = catalogue.lookup(path);
+      if (found === null) return cb(ENOENT);
+      if (found.kind === 'dir') return cb(EISDIR);
+      backend.openStore(found.entry).then(store => {
+        const fh = nextHandle++;
+        handles.set(fh, store);
+        cb(0, fh);
+      }, () => cb(EIO));
+    },
+
+    read (_path, fh, buf, len, pos, cb) {
+      const store = handles.get(fh);
+      if (store === undefined) return cb(EBADF);
+      store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : readErrno(err)));
+    },
+
+    release (_path, fh, cb) {
+      const store = handles.get(fh);
+      handles.delete(fh);
+      if (store !== undefined) backend.releaseStore(store);
+      cb(0);
+    },
+
+    // Everything that would change the tree or a file is refused.
+    write: readOnly, create: readOnly, truncate: readOnly, ftruncate: readOnly, unlink: readOnly,
+    rename: readOnly, mkdir: readOnly, rmdir: readOnly, symlink: readOnly, link: readOnly,
+    chmod: readOnly, chown: readOnly, utimens: readOnly, mknod: readOnly,
+    setxattr: readOnly, removexattr: readOnly,
+  };
+}

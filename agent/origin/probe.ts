@@ -1,0 +1,65 @@
+import type { Dispatcher } from 'undici';
+import { FsError } from '../errors';
+import { dropBody, headerValue, sendRequest, type OriginResponse } from './http-client';
+import type { OriginInfo, RequestHeaders } from './origin-info';
+
+/**
+ * Asks an origin for a file's size, validators and Range support: HEAD first; a one-byte
+ * ranged GET where HEAD is refused or does not say whether ranges work.
+ */
+export async function probeOrigin (dispatcher: Dispatcher, url: string, headers: RequestHeaders, signal?: AbortSignal): Promise<OriginInfo> {
+  let head: OriginResponse | null = null;
+  try {
+    head = await sendRequest(dispatcher, url, { method: 'HEAD', headers, signal });
+    dropBody(head);
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  const headOk = head.statusCode >= 200 && head.statusCode < 300;
+  if (!headOk && head.statusCode !== 405 && head.statusCode !== 501 && head.statusCode !== 403) {
+    throw new FsError('EIO', `origin answered HTTP ${head.statusCode} for ${url}`);
+  }
+  const headInfo = headOk ? fromHead(head) : null;
+  if (headInfo !== null && (headInfo.acceptRanges || headInfo.size === 0)) return headInfo;
+
+  let res: OriginResponse;
+  try {
+    res = await sendRequest(dispatcher, url, { method: 'GET', headers: { ...headers, range: 'bytes=0-0' }, signal });
+  } catch (err) {
+    throw unreachable(url, err);
+  }
+  dropBody(res);
+  if (res.statusCode === 206) {
+    const total = /\/(\d+)\s*$/.exec(headerValue(res.headers, 'content-range') ?? '');
+    if (total === null) throw new FsError('EIO', `origin sent no total length in Content-Range for ${url}`);
+    return { size: Number(total[1]), acceptRanges: true, ...validators(res) };
+  }
+  if (res.statusCode === 200) {
+    const size = contentLength(res);
+    if (size === null) throw new FsError('EIO', `origin sent no Content-Length for ${url}; fusestream needs the size up front`);
+    return { size, acceptRanges: false, ...validators(res) };
+  }
+  if (res.statusCode === 416 && headInfo !== null) return headInfo;
+  throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${url}`);
+}
+
+function fromHead (res: OriginResponse): OriginInfo | null {
+  const size = contentLength(res);
+  if (size === null) return null;
+  const acceptRanges = /\bbytes\b/i.test(headerValue(res.headers, 'accept-ranges') ?? '');
+  return { size, acceptRanges, ...validators(res) };
+}
+
+function contentLength (res: OriginResponse): number | null {
+  const v = headerValue(res.headers, 'content-length');
+  return v !== null && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+export function validators (res: OriginResponse): { etag: string | null; lastModified: string | null } {
+  return { etag: headerValue(res.headers, 'etag'), lastModified: headerValue(res.headers, 'last-modified') };
+}
+
+function unreachable (url: string, err: unknown): FsError {
+  const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return new FsError('EIO', `origin unreachable: ${url} (${detail})`, { cause: err });
+}

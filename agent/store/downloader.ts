@@ -1,0 +1,257 @@
+import type { Dispatcher } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FsError, toFsError } from '../errors';
+import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
+import { ifRangeValue, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
+import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
+import { validators } from '../origin/probe';
+
+/**
+ * Bytes received but not yet written that make the downloader wait for the disk. Bounds the
+ * memory one download holds; writes in between coalesce whatever arrived during the last one.
+ */
+const WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+
+/** What a downloader needs of the store it fills; nothing more, so each can be read alone. */
+export interface DownloadTarget {
+  readonly size: number;
+  /** First missing byte in [from, size), or -1 when the rest of the file is present. */
+  firstMissing (from: number): number;
+  /** Start of the next present range at or after pos, or size: where a download may stop. */
+  nextPresent (pos: number): number;
+  /** Writes bytes at pos; resolves once they are in the file and visible to readers. */
+  write (chunks: Buffer[], pos: number, length: number): Promise<void>;
+}
+
+export interface DownloaderOptions {
+  url: string;
+  headers: RequestHeaders;
+  origin: OriginInfo;
+  dispatcher: Dispatcher;
+  /** An attempt whose body goes quiet this long is dropped and retried. */
+  stallTimeoutMs: number;
+  /** Told of each failed attempt that will be retried. */
+  onRetry?: (err: FsError, delayMs: number, attempt: number) => void;
+}
+
+class RetryableStatus extends Error {
+  constructor (readonly status: number, readonly retryAfter: string | null) {
+    super(`origin answered HTTP ${status}`);
+  }
+}
+
+/**
+ * One streaming download into a store: from the first missing byte to the end of the file,
+ * stopping at bytes already present and going on past them, retrying dropped or stalled
+ * connections with Range + If-Range so that two versions of the file never mix.
+ */
+export class Downloader {
+  readonly #target: DownloadTarget;
+  readonly #opts: DownloaderOptions;
+  readonly #abort = new AbortController();
+  #position: number;
+  #receivedThisAttempt = 0;
+
+  constructor (target: DownloadTarget, opts: DownloaderOptions, from = 0) {
+    this.#target = target;
+    this.#opts = opts;
+    this.#position = from;
+  }
+
+  /** The offset the download will write next. */
+  get position (): number { return this.#position; }
+
+  abort (): void { this.#abort.abort(); }
+
+  /** Resolves when no byte is missing from the start offset to the end; rejects with FsError. */
+  async run (): Promise<void> {
+    const signal = this.#abort.signal;
+    let failures = 0;
+    for (;;) {
+      const start = this.#target.firstMissing(this.#position);
+      if (start < 0) return;
+      this.#position = start;
+      this.#receivedThisAttempt = 0;
+      try {
+        await this.#attempt(start);
+        failures = 0;
+      } catch (err) {
+        if (signal.aborted) throw new FsError('ECANCELED', 'download was cancelled');
+        if (!(err instanceof RetryableStatus) && !isRetryableError(err)) throw toFsError(err);
+        failures = this.#receivedThisAttempt > 0 ? 1 : failures + 1;
+        const reason = toFsError(err);
+        if (failures >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
+          throw new FsError('EIO', `download failed after ${failures} attempts without progress: ${reason.message}`, { cause: err });
+        }
+        const delay = backoffMs(failures, err instanceof RetryableStatus ? err.retryAfter : null);
+        this.#opts.onRetry?.(reason, delay, failures);
+        try {
+          await sleep(delay, undefined, { signal });
+        } catch {
+          throw new FsError('ECANCELED', 'download was cancelled');
+        }
+      }
+    }
+  }
+
+  async #attempt (start: number): Promise<void> {
+    const { origin, url } = this.#opts;
+    const size = this.#target.size;
+    const headers: RequestHeaders = { ...this.#opts.headers };
+    let end = size;
+    if (origin.acceptRanges) {
+      end = this.#target.nextPresent(start);
+      headers.range = `bytes=${start}-${end - 1}`;
+      const ifRange = ifRangeValue(origin);
+      if (ifRange !== null) headers['if-range'] = ifRange;
+    }
+    const res = await sendRequest(this.#opts.dispatcher, url, {
+      method: 'GET', headers, bodyTimeoutMs: this.#opts.stallTimeoutMs, signal: this.#abort.signal,
+    });
+    let bodyStart: number;
+    if (res.statusCode === 206) {
+      bodyStart = this.#checkPartial(res, start);
+    } else if (res.statusCode === 200) {
+      this.#checkFull(res);
+      bodyStart = 0;
+      end = size;
+    } else {
+      dropBody(res);
+      if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
+      if (res.statusCode === 416) throw new FsError('EIO', `origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
+      throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${url}`);
+    }
+    await this.#stream(res, bodyStart, start, end);
+  }
+
+  /** Checks a 206 answer is the range we asked for, of the version we hold; returns its start. */
+  #checkPartial (res: OriginResponse, start: number): number {
+    const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(res.headers, 'content-range') ?? '');
+    const v = validators(res);
+    let problem: string | null = null;
+    if (m === null) problem = 'origin sent a partial answer without a valid Content-Range';
+    else if (Number(m[1]) !== start) problem = `origin sent bytes from ${m[1]} when asked for ${start}`;
+    else if (m[3] !== '*' && Number(m[3]) !== this.#target.size) problem = `the file changed size at the origin (${this.#target.size} -> ${m[3]})`;
+    else if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = 'the file changed at the origin (new ETag or Last-Modified)';
+    if (problem !== null) {
+      dropBody(res);
+      throw new FsError('EIO', problem);
+    }
+    return start;
+  }
+
+  /** A 200 is the whole file: an origin without Range, or one whose version changed (If-Range failed). */
+  #checkFull (res: OriginResponse): void {
+    const v = validators(res);
+    const length = headerValue(res.headers, 'content-length');
+    let problem: string | null = null;
+    if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = 'the file changed at the origin (new ETag or Last-Modified)';
+    else if (length !== null && Number(length) !== this.#target.size) problem = `the file changed size at the origin (${this.#target.size} -> ${length})`;
+    if (problem !== null) {
+      dropBody(res);
+      throw new FsError('EIO', problem);
+    }
+  }
+
+  /** Streams the body, dropping bytes before `from` (a 200 to a resumed download) and writing the rest. */
+  async #stream (res: OriginResponse, bodyStart: number, from: number, end: number): Promise<void> {
+    let pos = bodyStart;
+    const writer = new CoalescingWriter(this.#target, from);
+    try {
+      for await (const data of res.body) {
+        let chunk = data as Buffer;
+        if (pos < from) {
+          const skip = Math.min(chunk.length, from - pos);
+          pos += skip;
+          if (skip === chunk.length) continue;
+          chunk = chunk.subarray(skip);
+        }
+        if (pos + chunk.length > end) {
+          throw new FsError('EIO', `origin sent more bytes than the ${this.#target.size} it announced`);
+        }
+        pos += chunk.length;
+        writer.push(chunk);
+        if (writer.buffered >= WRITE_HIGH_WATER_BYTES) {
+          await writer.drain();
+          this.#advance(writer.position);
+        }
+      }
+    } finally {
+      // No write may still be running when the attempt ends: the store may close its file next.
+      await writer.settle();
+      this.#advance(writer.position);
+      dropBody(res);
+    }
+    await writer.drain();
+    if (pos < end) throw new ShortBody(end - pos);
+  }
+
+  #advance (to: number): void {
+    this.#receivedThisAttempt += to - this.#position;
+    this.#position = to;
+  }
+}
+
+/** A body that ended before its announced length: retried as a dropped connection. */
+class ShortBody extends Error {
+  readonly code = 'ECONNRESET';
+  constructor (missing: number) { super(`origin closed the body ${missing} bytes early`); }
+}
+
+/**
+ * Writes chunks in order at increasing offsets; while one write runs, later chunks gather
+ * and go in the next write together, so a fast origin costs few syscalls and a slow one
+ * still reaches readers as each chunk lands.
+ */
+class CoalescingWriter {
+  readonly #target: DownloadTarget;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #written: number;
+  #running: Promise<void> | null = null;
+  #error: unknown = null;
+
+  constructor (target: DownloadTarget, at: number) {
+    this.#target = target;
+    this.#written = at;
+  }
+
+  get buffered (): number { return this.#pendingBytes; }
+  /** End of what has reached the file. */
+  get position (): number { return this.#written; }
+
+  push (chunk: Buffer): void {
+    if (this.#error !== null) throw this.#error;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    this.#running ??= this.#pump();
+  }
+
+  /** Waits until everything pushed is written; throws the write's error. */
+  async drain (): Promise<void> {
+    while (this.#running !== null) await this.#running;
+    if (this.#error !== null) throw this.#error;
+  }
+
+  /** Like drain, but never throws: for clean-up paths. */
+  async settle (): Promise<void> {
+    while (this.#running !== null) await this.#running;
+  }
+
+  async #pump (): Promise<void> {
+    try {
+      while (this.#pending.length > 0 && this.#error === null) {
+        const chunks = this.#pending;
+        const length = this.#pendingBytes;
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        await this.#target.write(chunks, this.#written, length);
+        this.#written += length;
+      }
+    } catch (err) {
+      this.#error = err;
+    } finally {
+      this.#running = null;
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { promisify } from 'node:util';
+import { AgentClient } from '../../ctl/client';
+
+const execFileAsync = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..', '..');
+export const AGENT_BIN = path.join(ROOT, 'agent', 'main.js');
+export const FSCTL_BIN = path.join(ROOT, 'ctl', 'main.js');
+
+export interface AgentDirs { dir: string; mount: string; cacheDir: string; stateDir: string; socket: string }
+
+export interface StartOptions {
+  dirs?: AgentDirs;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A fresh set of folders for one agent; short, because a Unix socket path must be. */
+export async function makeDirs (): Promise<AgentDirs> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-'));
+  return { dir, mount: path.join(dir, 'mnt'), cacheDir: path.join(dir, 'cache'), stateDir: path.join(dir, 'state'), socket: path.join(dir, 'agent.sock') };
+}
+
+/** A running agent in a child process, on its own mount and socket. */
+export class AgentProcess {
+  readonly dirs: AgentDirs;
+  readonly proc: ChildProcess;
+  readonly logLines: Array<Record<string, unknown>> = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  #client: AgentClient | null = null;
+
+  private constructor (dirs: AgentDirs, proc: ChildProcess) {
+    this.dirs = dirs;
+    this.proc = proc;
+    this.exited = once(proc, 'exit').then(([code]) => code as number | null);
+    let buffered = '';
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (chunk: string) => {
+      this.stderr += chunk;
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try { this.logLines.push(JSON.parse(line) as Record<string, unknown>); } catch { /* not a log line */ }
+      }
+    });
+  }
+
+  get mount (): string { return this.dirs.mount; }
+
+  /** Starts an agent and resolves once it logs "ready" (mounted and listening). */
+  static async start (opts: StartOptions = {}): Promise<AgentProcess> {
+    const dirs = opts.dirs ?? await makeDirs();
+    const args = [AGENT_BIN, '--mount', dirs.mount, '--cache-dir', dirs.cacheDir, '--state-dir', dirs.stateDir, '--socket', dirs.socket, ...(opts.args ?? [])];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+    const agent = new AgentProcess(dirs, proc);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`agent not ready after 20 s:\n${agent.stderr}`)), 20_000);
+      proc.stderr!.on('data', () => {
+        if (agent.logLines.some(l => l.msg === 'ready')) { clearTimeout(timer); resolve(); }
+      });
+      void agent.exited.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${agent.stderr}`)); });
+    });
+    return agent;
+  }
+
+  async rpc<T> (method: string, params?: object): Promise<T> {
+    this.#client ??= await AgentClient.connect(this.dirs.socket);
+    return this.#client.call<T>(method, params);
+  }
+
+  /** Adds a URL and returns its name in the mount. */
+  async add (url: string, name?: string): Promise<string> {
+    const res = await this.rpc<{ file: { name: string } }>('files.add', name === undefined ? { url } : { url, name });
+    return res.file.name;
+  }
+
+  path (name: string): string { return path.join(this.dirs.mount, name); }
+
+  /** Sends a signal and waits for the exit code. */
+  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    this.#client?.close();
+    this.#client = null;
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
+    this.proc.kill(signal);
+    return this.exited;
+  }
+
+  /**
+   * Leaves nothing behind whatever state the test ended in: stops the agent (SIGKILL if it
+   * will not go), detaches the mount, removes the folders.
+   */
+  async cleanup (): Promise<void> {
+    this.#client?.close();
+    if (this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill('SIGTERM');
+      const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    await execFileAsync('fusermount', ['-uz', this.dirs.mount]).catch(() => {});
+    await fs.rm(this.dirs.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+export interface RunResult { code: number | null; stdout: Buffer; stderr: string; ms: number }
+
+/** Runs a command as a separate process (never a sync call in this process: see FUSE-NOTES). */
+export function run (cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  const began = performance.now();
+  return new Promise(resolve => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (s: string) => { err += s; });
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : null;
+    child.on('close', code => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - began });
+    });
+  });
+}
+
+/** `fsctl` against this agent's socket. */
+export function fsctl (agent: AgentProcess, args: string[]): Promise<RunResult & { text: string }> {
+  return run(process.execPath, [FSCTL_BIN, '--socket', agent.dirs.socket, ...args]).then(r => ({ ...r, text: r.stdout.toString('utf8') }));
+}
+
+/** Reads [offset, offset+length) of a file with dd in a child process. */
+export function readRange (file: string, offset: number, length: number, opts: { timeoutMs?: number } = {}): Promise<RunResult> {
+  return run('dd', [`if=${file}`, 'bs=65536', `skip=${offset}`, `count=${length}`, 'iflag=skip_bytes,count_bytes', 'status=none'], opts);
+}
+
+/** sha256 of a whole file, read by a child process. */
+export async function hashFile (file: string, opts: { timeoutMs?: number } = {}): Promise<string> {
+  const r = await run('sha256sum', [file], opts);
+  if (r.code !== 0) throw new Error(`sha256sum ${file} failed (${r.code}): ${r.stderr}`);
+  return r.stdout.toString().split(' ')[0];
+}
+
+/** Times `ls -l` of a folder in a child process. */
+export async function timeLs (dir: string): Promise<{ ms: number; code: number | null; text: string }> {
+  const r = await run('ls', ['-l', dir], { timeoutMs: 30_000 });
+  return { ms: r.ms, code: r.code, text: r.stdout.toString() };
+}
