@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import type { WaiterSummary } from '../agent/control/protocol';
+import { AgentProcess, makeDirs, run, timeLs } from './helpers/agent';
+import { isMounted, statError } from './helpers/mounts';
+import { TestOrigin } from './helpers/origin';
+
+const MiB = 1024 * 1024;
+
+describe('stopping the agent', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+  it('on SIGTERM fails waiting readers with EIO promptly, unmounts and exits 0', async () => {
+    const origin = await TestOrigin.start();
+    cleanups.push(() => origin.close());
+    origin.add('stuck.bin', 16 * MiB, { stallAt: 512 * 1024 });
+    const agent = await AgentProcess.start();
+    cleanups.push(() => agent.cleanup());
+    await agent.add(origin.url('stuck.bin'));
+
+    const readers = [2, 5, 9].map(m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 }));
+    for (let i = 0; i < 100; i++) {
+      if ((await agent.rpc<WaiterSummary[]>('waiters.list')).length >= 3) break;
+      await new Promise(resolve => setTimeout(resolve, 50)); // no outside event marks a read reaching the agent
+    }
+    const began = performance.now();
+    const code = await agent.stop('SIGTERM');
+    const results = await Promise.all(readers);
+    const tookMs = performance.now() - began;
+
+    assert.equal(code, 0);
+    for (const r of results) {
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /Input\/output error/, 'readers see EIO, not a dead mount');
+    }
+    assert.ok(tookMs < 5000, `readers answered ${tookMs.toFixed(0)} ms after SIGTERM`);
+    assert.equal(await isMounted(agent.mount), false, 'the mount is gone');
+  });
+
+  it('recovers the stale mount a kill -9 left behind at the next start', async () => {
+    const dirs = await makeDirs();
+    const first = await AgentProcess.start({ dirs });
+    cleanups.push(() => first.cleanup());
+    await first.stop('SIGKILL');
+    assert.match(String(await statError(dirs.mount)), /ENOTCONN|ECONNABORTED/, 'kill -9 leaves a stale mount');
+
+    const second = await AgentProcess.start({ dirs });
+    cleanups.push(() => second.cleanup());
+    assert.equal(await statError(dirs.mount), null);
+    const ls = await timeLs(dirs.mount);
+    assert.equal(ls.code, 0);
+    assert.ok(second.logLines.some(l => /stale mount/.test(String(l.msg))), 'the agent says it cleared a stale mount');
+  });
+
+  it('refuses to start a second agent on the same socket', async () => {
+    const dirs = await makeDirs();
+    const first = await AgentProcess.start({ dirs });
+    cleanups.push(() => first.cleanup());
+    const other = await makeDirs();
+    await assert.rejects(AgentProcess.start({ dirs: { ...other, socket: dirs.socket } }), /already running/);
+  });
+});
