@@ -79,7 +79,7 @@ program.command('ls')
   .action(() => withAgent(async (client, json) => {
     const files = await client.call<FileSummary[]>(Methods.listFiles);
     if (json) return printJson(files);
-    const table = new Table({ head: ['name', 'size', 'downloaded', 'state', 'open', 'waiters'], style: { head: [], border: [] } });
+    const table = new Table({ head: ['name', 'size', 'downloaded', 'state', 'open', 'waiters'], style: { head: [], border: [], compact: true } });
     for (const f of files) {
       table.push([f.name, bytes(f.size), `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)})`, f.lastError ? `${f.state}: ${f.lastError}` : f.state, f.openHandles, f.waiters]);
     }
@@ -92,7 +92,7 @@ program.command('waiters')
     const waiters = await client.call<WaiterSummary[]>(Methods.listWaiters);
     if (json) return printJson(waiters);
     if (waiters.length === 0) return void process.stdout.write('no reads are waiting\n');
-    const table = new Table({ head: ['file', 'offset', 'length', 'waited', 'deadline in', 'download at'], style: { head: [], border: [] } });
+    const table = new Table({ head: ['file', 'offset', 'length', 'waited', 'deadline in', 'download at'], style: { head: [], border: [], compact: true } });
     for (const w of waiters) table.push([w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-']);
     process.stdout.write(table.toString() + '\n');
   }));
