@@ -63,6 +63,7 @@ describe('WaiterQueue', () => {
     assert.equal(h.outcomes.size, 500);
     assert.ok([...h.outcomes.keys()].every(k => Number(k.slice(1)) < 500));
     assert.equal(h.queue.size, 500);
+    h.queue.rejectAll(new FsError('EIO', 'test over'));
   });
 
   it('rejects with ETIMEDOUT once the download has been silent for the stall time', async () => {

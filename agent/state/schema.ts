@@ -1,0 +1,32 @@
+/**
+ * Schema migrations, applied in order; PRAGMA user_version records how many have run.
+ * Append only: a released migration is never edited.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE files (
+     id              TEXT PRIMARY KEY,
+     name            TEXT NOT NULL UNIQUE,
+     url             TEXT NOT NULL,
+     headers         TEXT NOT NULL DEFAULT '{}',
+     size            INTEGER NOT NULL,
+     etag            TEXT,
+     last_modified   TEXT,
+     accept_ranges   INTEGER NOT NULL,
+     added_at        INTEGER NOT NULL,
+     last_access_at  INTEGER NOT NULL,
+     mtime_ms        INTEGER NOT NULL,
+     state           TEXT NOT NULL DEFAULT 'idle',
+     last_error      TEXT,
+     pinned          INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE ranges (
+     file_id  TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+     start    INTEGER NOT NULL,
+     end      INTEGER NOT NULL,
+     PRIMARY KEY (file_id, start)
+   ) WITHOUT ROWID;
+   CREATE TABLE settings (
+     key    TEXT PRIMARY KEY,
+     value  TEXT NOT NULL
+   );`,
+];
