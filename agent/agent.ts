@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
+import { StorePool } from './cache/store-pool';
 import { Catalogue, type FileEntry } from './catalogue/catalogue';
 import { nameFromUrl, parseUrl, validateName } from './catalogue/names';
 import type { AgentConfig } from './config';
@@ -12,102 +13,179 @@ import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
 import { FuseMount } from './fs/mount';
 import { createOriginDispatcher } from './origin/http-client';
+import { OriginChangedError, sameVersion, type OriginInfo } from './origin/origin-info';
 import { probeOrigin } from './origin/probe';
-import { TempFileStore, type StoreObserver } from './store/temp-file-store';
+import { RangeCommitter } from './state/range-committer';
+import { StateDb, type FileRecord } from './state/state-db';
+import type { StoreObserver, TempFileStore } from './store/temp-file-store';
+
+/** Default quota: this much at most... */
+const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+/** ...and at most this share of the cache disk's free space when the agent first starts. */
+const DEFAULT_CACHE_FREE_SHARE = 0.5;
 
 /**
- * The agent's root object and the only owner of mutable state: the catalogue, the stores,
- * the mount and the control socket. Wiring and lifecycle live here; each part's logic lives
- * in its own folder.
+ * The agent's root object and the only owner of mutable state: the catalogue, the state
+ * database, the store pool, the mount and the control socket. Wiring and lifecycle live
+ * here; each part's logic lives in its own folder.
  */
 export class Agent implements FsBackend, ControlTarget {
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly version: string;
   readonly catalogue = new Catalogue();
+  readonly #db: StateDb;
+  readonly #committer: RangeCommitter;
+  readonly #pool: StorePool;
   readonly #dispatcher: Dispatcher = createOriginDispatcher();
-  /** Stores by entry id, while being created; a failed creation is forgotten so the next open retries. */
-  readonly #creating = new Map<string, Promise<TempFileStore>>();
-  /** Stores by entry id, once created. */
-  readonly #stores = new Map<string, TempFileStore>();
   readonly #mount: FuseMount;
   readonly #control: ControlServer;
   readonly #startedAt = Date.now();
+  /** Problems met at start that the user should hear of (a corrupt database moved aside). */
+  readonly startupProblems: string[] = [];
+  /** Partial files from an earlier run whose origin is being re-checked; opens wait for it. */
+  readonly #revalidating = new Map<string, Promise<void>>();
   #stopping: Promise<void> | null = null;
   /** Called once the agent has stopped on its own (shutdown asked over the socket). */
   onStopped: (() => void) | null = null;
 
-  private constructor (config: AgentConfig, log: Logger, version: string) {
+  private constructor (config: AgentConfig, log: Logger, version: string, db: StateDb, maxBytes: number) {
     this.config = config;
     this.log = log;
     this.version = version;
+    this.#db = db;
+    this.#committer = new RangeCommitter(db, log);
+    this.#pool = new StorePool({
+      cacheDir: config.cacheDir,
+      maxBytes,
+      evictOnClose: config.evictOnClose,
+      store: {
+        dispatcher: this.#dispatcher,
+        readTimeoutMs: config.readTimeoutMs,
+        readMaxWaitMs: config.readMaxWaitMs,
+        downloadStallMs: config.downloadStallMs,
+      },
+      db,
+      committer: this.#committer,
+      log,
+      observer: this.#storeObserver,
+    });
     this.#mount = new FuseMount(config.mount, createFuseOps(this), { readMaxWaitMs: config.readMaxWaitMs, log });
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
   }
 
-  /** Claims the control socket (so two agents never share a mount), then mounts. */
+  /**
+   * Loads the catalogue from the database (no network, no scan of the cache dir), claims
+   * the control socket (so two agents never share a mount), mounts, and only then checks
+   * origins and resumes downloads in the background.
+   */
   static async start (config: AgentConfig, log: Logger, version: string): Promise<Agent> {
-    const agent = new Agent(config, log, version);
     await fs.mkdir(config.cacheDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(config.stateDir, { recursive: true, mode: 0o700 });
-    await agent.#control.listen();
+    const { db, problem } = StateDb.open(path.join(config.stateDir, 'fusestream.db'));
+    if (problem !== null) log.error(problem);
+    const maxBytes = config.cacheMaxBytes ?? await defaultQuota(db, config.cacheDir);
+    const agent = new Agent(config, log, version, db, maxBytes);
+    if (problem !== null) agent.startupProblems.push(problem);
+    const records = db.loadFiles();
+    agent.#load(records);
     try {
-      await agent.#mount.mount();
+      await agent.#control.listen();
+      try {
+        await agent.#mount.mount();
+      } catch (err) {
+        await agent.#control.close().catch(() => {});
+        throw err;
+      }
     } catch (err) {
-      await agent.#control.close().catch(() => {});
+      agent.#committer.stop();
+      db.close();
       throw err;
     }
-    log.info({ mount: config.mount, socket: config.socket, cacheDir: config.cacheDir }, 'ready');
+    log.info({ mount: config.mount, socket: config.socket, cacheDir: config.cacheDir, files: records.length, cacheMaxBytes: maxBytes }, 'ready');
+    agent.#afterStart(records);
     return agent;
+  }
+
+  #load (records: FileRecord[]): void {
+    for (const r of records) {
+      this.catalogue.add({ id: r.id, name: r.name, url: r.url, headers: r.headers, origin: r.origin, addedAt: r.addedAt, mtimeMs: r.mtimeMs });
+      this.#pool.addResting(r.id, r.ranges, r.lastAccessAt, r.pinned);
+    }
+  }
+
+  /** Background work after the mount is up: orphan sweep, origin re-checks, resumed downloads. */
+  #afterStart (records: FileRecord[]): void {
+    this.#pool.sweepOrphans(new Set(records.map(r => r.id))).then(
+      n => { if (n > 0) this.log.info({ removed: n }, 'deleted temp files no catalogued file claims'); },
+      err => this.log.warn({ err }, 'could not sweep the cache dir'),
+    );
+    for (const r of records) {
+      const present = r.ranges.reduce((n, [s, e]) => n + e - s, 0);
+      if (present === 0 || present >= r.origin.size) continue;
+      // Bytes from an earlier run: make sure the origin still serves that version before use.
+      const check = this.#revalidate(r.name).finally(() => this.#revalidating.delete(r.id));
+      this.#revalidating.set(r.id, check);
+    }
+    if (!this.config.resumeDownloads) return;
+    for (const r of records) {
+      if (r.state !== 'downloading' && r.state !== 'stalled') continue;
+      void (async () => {
+        await this.#revalidating.get(r.id);
+        const entry = this.catalogue.get(r.name);
+        if (entry === undefined || this.#stopping !== null) return;
+        (await this.#pool.ensure(entry)).startDownload();
+        this.log.info({ file: r.name }, 'resuming download');
+      })().catch(err => this.log.warn({ err, file: r.name }, 'could not resume download'));
+    }
+  }
+
+  /** Asks the origin whether it still serves the version we hold; drops our bytes if not. */
+  async #revalidate (name: string): Promise<void> {
+    const entry = this.catalogue.get(name);
+    if (entry === undefined) return;
+    let now: OriginInfo;
+    try {
+      now = await probeOrigin(this.#dispatcher, entry.url, entry.headers);
+    } catch (err) {
+      // Unknown: keep the bytes; every resumed request carries If-Range, so versions cannot mix.
+      this.log.warn({ file: name, err: (err as Error).message }, 'could not re-check the origin; keeping cached bytes');
+      return;
+    }
+    if (sameVersion(entry.origin, now)) return;
+    this.log.info({ file: name, size: now.size, etag: now.etag }, 'the file changed at the origin; dropping cached bytes of the old version');
+    await this.#pool.drop(entry.id, 'the file changed at the origin');
+    const current = this.catalogue.get(name);
+    if (current === undefined || current.id !== entry.id) return;
+    const mtimeMs = mtimeOf(now, Date.now());
+    this.catalogue.replace({ ...current, origin: now, mtimeMs });
+    this.#db.replaceOrigin(entry.id, now, mtimeMs);
   }
 
   // FsBackend: what the FUSE operations call.
 
-  openStore (entry: FileEntry): Promise<TempFileStore> {
-    if (this.#stopping !== null) return Promise.reject(new FsError('ESHUTDOWN', 'agent is stopping'));
-    let pending = this.#creating.get(entry.id);
-    if (pending === undefined) {
-      const existing = this.#stores.get(entry.id);
-      pending = existing !== undefined ? Promise.resolve(existing) : this.#createStore(entry);
-    }
-    return pending.then(store => {
-      store.openHandles++;
-      store.startDownload();
-      return store;
-    });
+  async openStore (entry: FileEntry): Promise<TempFileStore> {
+    if (this.#stopping !== null) throw new FsError('ESHUTDOWN', 'agent is stopping');
+    await this.#revalidating.get(entry.id);
+    const current = this.catalogue.get(entry.name);
+    if (current === undefined || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
+    return this.#pool.acquire(current);
   }
 
   releaseStore (store: TempFileStore): void {
-    store.openHandles--;
-  }
-
-  #createStore (entry: FileEntry): Promise<TempFileStore> {
-    const file = path.join(this.config.cacheDir, `${entry.id}.part`);
-    const pending = TempFileStore.create(
-      { name: entry.name, url: entry.url, headers: entry.headers, origin: entry.origin },
-      file,
-      {
-        dispatcher: this.#dispatcher,
-        readTimeoutMs: this.config.readTimeoutMs,
-        readMaxWaitMs: this.config.readMaxWaitMs,
-        downloadStallMs: this.config.downloadStallMs,
-        observer: this.#storeObserver,
-      },
-    ).then(store => {
-      this.#stores.set(entry.id, store);
-      return store;
-    }, (err: unknown) => {
-      this.log.error({ err, file: entry.name }, 'cannot create the temp file');
-      throw err;
-    }).finally(() => this.#creating.delete(entry.id));
-    this.#creating.set(entry.id, pending);
-    return pending;
+    this.#pool.release(store);
   }
 
   readonly #storeObserver: StoreObserver = {
     onStateChange: (store, state, err) => {
-      if (err !== null && state === 'error') this.log.warn({ file: store.source.name, err: err.message }, 'download failed');
-      else this.log.info({ file: store.source.name, state }, 'file state');
+      if (err instanceof OriginChangedError) {
+        this.log.warn({ file: store.source.name, err: err.message }, 'the file changed at the origin during its download');
+        void this.#revalidate(store.source.name);
+      } else if (err !== null && state === 'error') {
+        this.log.warn({ file: store.source.name, err: err.message }, 'download failed');
+      } else {
+        this.log.info({ file: store.source.name, state }, 'file state');
+      }
     },
     onRetry: (store, err, delayMs, attempt) => {
       this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt }, 'download attempt failed; retrying');
@@ -131,12 +209,14 @@ export class Agent implements FsBackend, ControlTarget {
     const raced = this.catalogue.get(name);
     if (raced !== undefined && raced.url === url.href) return { file: this.#summary(raced), added: false };
     const now = Date.now();
-    const lastModified = origin.lastModified !== null ? Date.parse(origin.lastModified) : NaN;
-    const entry: FileEntry = {
-      id: Catalogue.entryId(name, url.href), name, url: url.href, headers, origin,
-      addedAt: now, mtimeMs: Number.isNaN(lastModified) ? now : lastModified,
-    };
+    const entry: FileEntry = { id: Catalogue.entryId(name, url.href), name, url: url.href, headers, origin, addedAt: now, mtimeMs: mtimeOf(origin, now) };
     this.catalogue.add(entry);
+    try {
+      this.#db.insertFile({ ...entry, lastAccessAt: now, state: 'idle', lastError: null, pinned: false });
+    } catch (err) {
+      this.catalogue.remove(name);
+      throw new FsError('EIO', `could not save ${name} in the state database: ${(err as Error).message}`);
+    }
     this.log.info({ file: name, url: redactUrl(url), size: origin.size, acceptRanges: origin.acceptRanges }, 'file added');
     return { file: this.#summary(entry), added: true };
   }
@@ -147,7 +227,7 @@ export class Agent implements FsBackend, ControlTarget {
 
   listWaiters (): WaiterSummary[] {
     const out: WaiterSummary[] = [];
-    for (const store of this.#stores.values()) {
+    for (const store of this.#pool.stores()) {
       for (const w of store.waiters()) out.push({ file: store.source.name, downloadPosition: store.downloadPosition, ...w });
     }
     return out;
@@ -157,8 +237,8 @@ export class Agent implements FsBackend, ControlTarget {
     let bytesPresent = 0;
     let activeDownloads = 0;
     let waiters = 0;
-    for (const store of this.#stores.values()) {
-      bytesPresent += store.presentBytes;
+    for (const e of this.catalogue.entries()) bytesPresent += this.#pool.presentBytes(e.id);
+    for (const store of this.#pool.stores()) {
       if (store.downloadPosition !== null) activeDownloads++;
       waiters += store.waiterCount;
     }
@@ -172,6 +252,9 @@ export class Agent implements FsBackend, ControlTarget {
       bytesPresent,
       activeDownloads,
       waiters,
+      cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
+      databaseCommits: this.#committer.commits,
+      problems: this.startupProblems,
     };
   }
 
@@ -182,13 +265,14 @@ export class Agent implements FsBackend, ControlTarget {
   }
 
   #summary (entry: FileEntry): FileSummary {
-    const store = this.#stores.get(entry.id);
+    const store = this.#pool.get(entry.id);
+    const present = this.#pool.presentBytes(entry.id);
     return {
       name: entry.name,
       url: entry.url,
       size: entry.origin.size,
-      presentBytes: store?.presentBytes ?? 0,
-      state: store?.state ?? (entry.origin.size === 0 ? 'complete' : 'idle'),
+      presentBytes: present,
+      state: store?.state ?? (present === entry.origin.size ? 'complete' : 'idle'),
       openHandles: store?.openHandles ?? 0,
       waiters: store?.waiterCount ?? 0,
       lastError: store?.lastError?.message ?? null,
@@ -196,8 +280,8 @@ export class Agent implements FsBackend, ControlTarget {
   }
 
   /**
-   * Fails every waiting read first (so readers see EIO, not ENOTCONN), then unmounts and
-   * closes the socket. Safe to call more than once.
+   * Fails every waiting read first (so readers see EIO, not ENOTCONN), then unmounts,
+   * commits what is on disk and closes the socket. Safe to call more than once.
    */
   shutdown (reason: string): Promise<void> {
     this.#stopping ??= this.#shutdown(reason);
@@ -206,7 +290,7 @@ export class Agent implements FsBackend, ControlTarget {
 
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
-    const closing = [...this.#stores.values()].map(s => s.close('agent is stopping'));
+    const closing = this.#pool.closeAll('agent is stopping');
     // Let the EIO answers reach the kernel before the mount goes away.
     await new Promise(resolve => setImmediate(resolve));
     try {
@@ -214,11 +298,29 @@ export class Agent implements FsBackend, ControlTarget {
     } catch (err) {
       this.log.error({ err }, 'could not unmount');
     }
-    await Promise.allSettled(closing);
+    await closing;
+    this.#committer.stop();
+    this.#db.close();
     await this.#control.close().catch(err => this.log.warn({ err }, 'closing the control socket failed'));
     await this.#dispatcher.close().catch(() => {});
     this.log.info('stopped');
   }
+}
+
+/** The mtime a file shows: the origin's Last-Modified, or `fallback`. */
+function mtimeOf (origin: OriginInfo, fallback: number): number {
+  const t = origin.lastModified !== null ? Date.parse(origin.lastModified) : NaN;
+  return Number.isNaN(t) ? fallback : t;
+}
+
+/** The quota chosen at first start, kept so it does not drift as the disk fills. */
+async function defaultQuota (db: StateDb, cacheDir: string): Promise<number> {
+  const saved = db.getSetting('default_cache_max_bytes');
+  if (saved !== null) return Number(saved);
+  const st = await fs.statfs(cacheDir);
+  const quota = Math.floor(Math.min(DEFAULT_CACHE_MAX_BYTES, st.bavail * st.bsize * DEFAULT_CACHE_FREE_SHARE));
+  db.setSetting('default_cache_max_bytes', String(quota));
+  return quota;
 }
 
 /** A URL fit for a log line: no credentials, no query string (signed URLs carry secrets there). */

@@ -89,5 +89,11 @@ export class Catalogue {
     return entry;
   }
 
+  /** Swaps an entry for a new one under the same name (a new version at the origin). */
+  replace (entry: FileEntry): void {
+    this.remove(entry.name);
+    this.add(entry);
+  }
+
   entries (): IterableIterator<FileEntry> { return this.#files.values(); }
 }

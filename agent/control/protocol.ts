@@ -72,4 +72,9 @@ export interface AgentStatus {
   bytesPresent: number;
   activeDownloads: number;
   waiters: number;
+  cache: { usedBytes: number; maxBytes: number };
+  /** Range commits to the state database since start. */
+  databaseCommits: number;
+  /** Problems met at start, in words (a corrupt database moved aside, say). */
+  problems: string[];
 }

@@ -1,3 +1,5 @@
+import { FsError } from '../errors';
+
 /** What the agent knows about one remote file from its origin's answers. */
 export interface OriginInfo {
   size: number;
@@ -19,4 +21,14 @@ export function validatorsChanged (held: Pick<OriginInfo, 'etag' | 'lastModified
   if (held.etag !== null && etag !== null) return held.etag !== etag;
   if (held.lastModified !== null && lastModified !== null) return held.lastModified !== lastModified;
   return false;
+}
+
+/** The origin now serves another version (validators or size differ): cached bytes are stale. */
+export class OriginChangedError extends FsError {
+  constructor (message: string) { super('EIO', message); }
+}
+
+/** True when `now` is the same version as `held`, as far as size and validators can tell. */
+export function sameVersion (held: OriginInfo, now: OriginInfo): boolean {
+  return held.size === now.size && !validatorsChanged(held, now.etag, now.lastModified);
 }

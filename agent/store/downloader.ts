@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError, toFsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
-import { ifRangeValue, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
+import { ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
 
@@ -19,8 +19,8 @@ export interface DownloadTarget {
   firstMissing (from: number): number;
   /** Start of the next present range at or after pos, or size: where a download may stop. */
   nextPresent (pos: number): number;
-  /** Writes bytes at pos; resolves once they are in the file and visible to readers. */
-  write (chunks: Buffer[], pos: number, length: number): Promise<void>;
+  /** Writes bytes at pos; resolves once they are in the file and visible to readers. May wait for cache space. */
+  write (chunks: Buffer[], pos: number, length: number, signal: AbortSignal): Promise<void>;
 }
 
 export interface DownloaderOptions {
@@ -118,7 +118,7 @@ export class Downloader {
     } else {
       dropBody(res);
       if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
-      if (res.statusCode === 416) throw new FsError('EIO', `origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
+      if (res.statusCode === 416) throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
       throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${url}`);
     }
     await this.#stream(res, bodyStart, start, end);
@@ -128,14 +128,14 @@ export class Downloader {
   #checkPartial (res: OriginResponse, start: number): number {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(res.headers, 'content-range') ?? '');
     const v = validators(res);
-    let problem: string | null = null;
-    if (m === null) problem = 'origin sent a partial answer without a valid Content-Range';
-    else if (Number(m[1]) !== start) problem = `origin sent bytes from ${m[1]} when asked for ${start}`;
-    else if (m[3] !== '*' && Number(m[3]) !== this.#target.size) problem = `the file changed size at the origin (${this.#target.size} -> ${m[3]})`;
-    else if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = 'the file changed at the origin (new ETag or Last-Modified)';
+    let problem: FsError | null = null;
+    if (m === null) problem = new FsError('EIO', 'origin sent a partial answer without a valid Content-Range');
+    else if (Number(m[1]) !== start) problem = new FsError('EIO', `origin sent bytes from ${m[1]} when asked for ${start}`);
+    else if (m[3] !== '*' && Number(m[3]) !== this.#target.size) problem = new OriginChangedError(`the file changed size at the origin (${this.#target.size} -> ${m[3]})`);
+    else if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = new OriginChangedError('the file changed at the origin (new ETag or Last-Modified)');
     if (problem !== null) {
       dropBody(res);
-      throw new FsError('EIO', problem);
+      throw problem;
     }
     return start;
   }
@@ -149,14 +149,14 @@ export class Downloader {
     else if (length !== null && Number(length) !== this.#target.size) problem = `the file changed size at the origin (${this.#target.size} -> ${length})`;
     if (problem !== null) {
       dropBody(res);
-      throw new FsError('EIO', problem);
+      throw new OriginChangedError(problem);
     }
   }
 
   /** Streams the body, dropping bytes before `from` (a 200 to a resumed download) and writing the rest. */
   async #stream (res: OriginResponse, bodyStart: number, from: number, end: number): Promise<void> {
     let pos = bodyStart;
-    const writer = new CoalescingWriter(this.#target, from);
+    const writer = new CoalescingWriter(this.#target, from, this.#abort.signal);
     try {
       for await (const data of res.body) {
         let chunk = data as Buffer;
@@ -205,15 +205,17 @@ class ShortBody extends Error {
  */
 class CoalescingWriter {
   readonly #target: DownloadTarget;
+  readonly #signal: AbortSignal;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #written: number;
   #running: Promise<void> | null = null;
   #error: unknown = null;
 
-  constructor (target: DownloadTarget, at: number) {
+  constructor (target: DownloadTarget, at: number, signal: AbortSignal) {
     this.#target = target;
     this.#written = at;
+    this.#signal = signal;
   }
 
   get buffered (): number { return this.#pendingBytes; }
@@ -245,7 +247,7 @@ class CoalescingWriter {
         const length = this.#pendingBytes;
         this.#pending = [];
         this.#pendingBytes = 0;
-        await this.#target.write(chunks, this.#written, length);
+        await this.#target.write(chunks, this.#written, length, this.#signal);
         this.#written += length;
       }
     } catch (err) {

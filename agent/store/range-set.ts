@@ -5,13 +5,28 @@
  */
 export interface Span { start: number; end: number }
 
+/** Filesystem block: a sparse file holds whole blocks, so disk usage is counted in them. */
+export const BLOCK_BYTES = 4096;
+
+/**
+ * Bytes of whole blocks a range occupies. Summed per range, two ranges sharing a block
+ * count it twice: a slight overestimate, on the safe side of a hard quota.
+ */
+export function rangeBlockBytes (start: number, end: number): number {
+  if (end <= start) return 0;
+  return Math.ceil(end / BLOCK_BYTES) * BLOCK_BYTES - Math.floor(start / BLOCK_BYTES) * BLOCK_BYTES;
+}
+
 export class RangeSet {
   // Parallel arrays rather than an array of objects: no allocation per range on lookups.
   #starts: number[] = [];
   #ends: number[] = [];
   #bytes = 0;
+  #blockBytes = 0;
 
   get bytes (): number { return this.#bytes; }
+  /** Disk the ranges take in a sparse file, in whole blocks. */
+  get blockBytes (): number { return this.#blockBytes; }
   get count (): number { return this.#starts.length; }
 
   /** Adds [start, end) and returns the merged range that now holds it. */
@@ -25,15 +40,18 @@ export class RangeSet {
     let mergedStart = start;
     let mergedEnd = end;
     let removed = 0;
+    let removedBlocks = 0;
     while (j < starts.length && starts[j] <= end) {
       if (starts[j] < mergedStart) mergedStart = starts[j];
       if (ends[j] > mergedEnd) mergedEnd = ends[j];
       removed += ends[j] - starts[j];
+      removedBlocks += rangeBlockBytes(starts[j], ends[j]);
       j++;
     }
     starts.splice(i, j - i, mergedStart);
     ends.splice(i, j - i, mergedEnd);
     this.#bytes += mergedEnd - mergedStart - removed;
+    this.#blockBytes += rangeBlockBytes(mergedStart, mergedEnd) - removedBlocks;
     return { start: mergedStart, end: mergedEnd };
   }
 
@@ -63,11 +81,16 @@ export class RangeSet {
   /** Drops every range at or beyond `end` and cuts the one that crosses it. */
   truncate (end: number): void {
     while (this.#starts.length > 0 && this.#starts[this.#starts.length - 1] >= end) {
-      this.#bytes -= this.#ends.pop()! - this.#starts.pop()!;
+      const s = this.#starts.pop()!;
+      const e = this.#ends.pop()!;
+      this.#bytes -= e - s;
+      this.#blockBytes -= rangeBlockBytes(s, e);
     }
     const last = this.#ends.length - 1;
     if (last >= 0 && this.#ends[last] > end) {
+      const s = this.#starts[last];
       this.#bytes -= this.#ends[last] - end;
+      this.#blockBytes += rangeBlockBytes(s, end) - rangeBlockBytes(s, this.#ends[last]);
       this.#ends[last] = end;
     }
   }
@@ -76,6 +99,7 @@ export class RangeSet {
     this.#starts = [];
     this.#ends = [];
     this.#bytes = 0;
+    this.#blockBytes = 0;
   }
 
   toArray (): Array<[number, number]> {

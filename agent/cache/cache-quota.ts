@@ -1,0 +1,105 @@
+import type { Logger } from 'pino';
+import { FsError } from '../errors';
+
+/** While the quota cannot be met, check again this often even if nothing says space freed. */
+const RECHECK_MS = 2000;
+
+/**
+ * Frees cache space: drops the least recently read data of files that are not open and not
+ * pinned (never `exceptId`'s). Resolves with the bytes freed.
+ */
+export type Evictor = (needBytes: number, exceptId: string) => Promise<number>;
+
+/**
+ * The hard limit on bytes the cache holds, counted in real blocks. A write first reserves
+ * its bytes; if they do not fit, older data of closed, unpinned files is evicted; if that is
+ * not enough, the write waits (its download pauses, its readers wait within their
+ * deadlines) until space frees. A full disk (ENOSPC) is handled the same way.
+ */
+export class CacheQuota {
+  readonly maxBytes: number;
+  readonly #evict: Evictor;
+  readonly #log: Logger;
+  /** Blocks each file holds on disk, as its ranges say. */
+  readonly #allocated = new Map<string, number>();
+  /** Bytes reserved by writes in flight, one writer per file. */
+  readonly #reserved = new Map<string, number>();
+  #used = 0;
+  #changed: Array<() => void> = [];
+  #diskFullLogged = false;
+
+  constructor (maxBytes: number, evict: Evictor, log: Logger) {
+    this.maxBytes = maxBytes;
+    this.#evict = evict;
+    this.#log = log;
+  }
+
+  /** Bytes held plus bytes reserved. */
+  get usedBytes (): number { return this.#used; }
+
+  /** Sets what a file holds now (after a write, a drop, at start from the database). */
+  setAllocated (id: string, bytes: number): void {
+    const before = (this.#allocated.get(id) ?? 0) + (this.#reserved.get(id) ?? 0);
+    this.#reserved.delete(id);
+    if (bytes > 0) this.#allocated.set(id, bytes); else this.#allocated.delete(id);
+    this.#used += bytes - before;
+    if (bytes < before) this.poke();
+  }
+
+  /** Waits until `bytes` more fit, evicting what it may; the reservation lasts until setAllocated. */
+  async reserve (id: string, bytes: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal.aborted) throw new FsError('ECANCELED', 'download stopped while waiting for cache space');
+      const over = this.#used + bytes - this.maxBytes;
+      if (over <= 0) break;
+      if (await this.#evict(over, id) > 0) continue;
+      await this.#waitForChange(signal);
+    }
+    this.#reserved.set(id, (this.#reserved.get(id) ?? 0) + bytes);
+    this.#used += bytes;
+  }
+
+  /** Drops a reservation whose write did not happen. */
+  unreserve (id: string): void {
+    const r = this.#reserved.get(id) ?? 0;
+    this.#reserved.delete(id);
+    this.#used -= r;
+    if (r > 0) this.poke();
+  }
+
+  /** The disk itself is full: log once, try to evict, else wait for a change or a while. */
+  async waitForDiskSpace (id: string, bytes: number, signal: AbortSignal): Promise<void> {
+    if (!this.#diskFullLogged) {
+      this.#diskFullLogged = true;
+      this.#log.error('the cache disk is full (ENOSPC); downloads are paused until space frees');
+    }
+    if (await this.#evict(bytes, id) > 0) return;
+    await this.#waitForChange(signal);
+  }
+
+  /** A write succeeded after a full disk: the next ENOSPC is logged again. */
+  diskWritable (): void {
+    if (this.#diskFullLogged) this.#log.info('cache disk has space again; downloads resume');
+    this.#diskFullLogged = false;
+  }
+
+  /** Something may have become evictable (a file closed or was unpinned): waiting writes look again. */
+  poke (): void {
+    const waiting = this.#changed;
+    this.#changed = [];
+    for (const wake of waiting) wake();
+  }
+
+  #waitForChange (signal: AbortSignal): Promise<void> {
+    return new Promise(resolve => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, RECHECK_MS);
+      signal.addEventListener('abort', done, { once: true });
+      this.#changed.push(done);
+    });
+  }
+}

@@ -1,0 +1,205 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { FileEntry } from '../catalogue/catalogue';
+import { rangeBlockBytes } from '../store/range-set';
+import { TempFileStore, type StoreObserver, type StoreOptions } from '../store/temp-file-store';
+import type { RangeCommitter } from '../state/range-committer';
+import type { StateDb } from '../state/state-db';
+import { CacheQuota } from './cache-quota';
+
+export interface PoolOptions {
+  cacheDir: string;
+  maxBytes: number;
+  /** Drop a file's cached bytes once its last handle closes (unless pinned). */
+  evictOnClose: boolean;
+  store: Omit<StoreOptions, 'quota' | 'observer'>;
+  db: StateDb;
+  committer: RangeCommitter;
+  log: Logger;
+  /** The agent's own observer (logs, status); the pool adds persistence around it. */
+  observer: StoreObserver;
+}
+
+/** What the pool knows of a file whose store is not open: what the database says it holds. */
+interface Resting {
+  ranges: Array<[number, number]>;
+  lastAccessAt: number;
+}
+
+/**
+ * The temp-file stores of all files, created on demand from what the database says is on
+ * disk; the cache quota and its eviction; and persistence of every store's ranges.
+ */
+export class StorePool {
+  readonly quota: CacheQuota;
+  readonly #opts: PoolOptions;
+  readonly #stores = new Map<string, TempFileStore>();
+  readonly #creating = new Map<string, Promise<TempFileStore>>();
+  readonly #resting = new Map<string, Resting>();
+  readonly #pinned = new Set<string>();
+  readonly #observer: StoreObserver;
+
+  constructor (opts: PoolOptions) {
+    this.#opts = opts;
+    this.quota = new CacheQuota(opts.maxBytes, (need, except) => this.#evict(need, except), opts.log);
+    const { db, committer } = opts;
+    this.#observer = {
+      ...opts.observer,
+      onWrite: (store, bytes) => committer.noteWrite(store, bytes),
+      onDiscard: store => { committer.forget(store); db.saveRanges(store.id, []); },
+      beforeClose: store => committer.commit(store),
+      onStateChange: (store, state, err) => {
+        db.setState(store.id, state, err?.message ?? null);
+        opts.observer.onStateChange?.(store, state, err);
+      },
+    };
+  }
+
+  /** Registers a file known from the database: its ranges count against the quota from now on. */
+  addResting (id: string, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
+    if (ranges.length > 0) {
+      this.#resting.set(id, { ranges, lastAccessAt });
+      this.quota.setAllocated(id, ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0));
+    }
+    if (pinned) this.#pinned.add(id);
+  }
+
+  get (id: string): TempFileStore | undefined { return this.#stores.get(id); }
+
+  /** Bytes of a file on disk, whether or not its store is open. */
+  presentBytes (id: string): number {
+    const store = this.#stores.get(id);
+    if (store !== undefined) return store.presentBytes;
+    return this.#resting.get(id)?.ranges.reduce((n, [s, e]) => n + e - s, 0) ?? 0;
+  }
+  stores (): IterableIterator<TempFileStore> { return this.#stores.values(); }
+  isPinned (id: string): boolean { return this.#pinned.has(id); }
+
+  /** The store of a file, created if needed, without opening a handle (background resume). */
+  ensure (entry: FileEntry): Promise<TempFileStore> {
+    const existing = this.#stores.get(entry.id);
+    if (existing !== undefined) return Promise.resolve(existing);
+    let pending = this.#creating.get(entry.id);
+    if (pending === undefined) {
+      pending = this.#create(entry).finally(() => this.#creating.delete(entry.id));
+      this.#creating.set(entry.id, pending);
+    }
+    return pending;
+  }
+
+  /** Opens a handle: the store, with its download started. */
+  async acquire (entry: FileEntry): Promise<TempFileStore> {
+    const store = await this.ensure(entry);
+    store.openHandles++;
+    store.lastAccessAt = Date.now();
+    store.startDownload();
+    return store;
+  }
+
+  release (store: TempFileStore): void {
+    store.openHandles--;
+    store.lastAccessAt = Date.now();
+    if (store.openHandles > 0) return;
+    this.#opts.db.setLastAccess(store.id, store.lastAccessAt);
+    if (this.#opts.evictOnClose && !this.#pinned.has(store.id)) {
+      void store.discard('evicted on close').catch(err => this.#opts.log.warn({ err, file: store.source.name }, 'evict on close failed'));
+    } else {
+      this.quota.poke(); // its bytes may now be evicted for a waiting write
+    }
+  }
+
+  setPinned (id: string, pinned: boolean): void {
+    if (pinned) this.#pinned.add(id); else this.#pinned.delete(id);
+    this.#opts.db.setPinned(id, pinned);
+    if (!pinned) this.quota.poke();
+  }
+
+  /**
+   * Forgets a file entirely (removed, or replaced by a new version at the origin): open
+   * handles get EIO from now on, and its temp file and ranges are deleted.
+   */
+  async drop (id: string, reason: string): Promise<void> {
+    const store = this.#stores.get(id) ?? await this.#creating.get(id)?.catch(() => undefined);
+    this.#stores.delete(id);
+    this.#resting.delete(id);
+    if (store !== undefined) {
+      this.#opts.committer.forget(store);
+      await store.close(reason); // its last commit may still land here
+      this.#opts.committer.forget(store);
+    }
+    // Un-claim in the database first, then delete: it never claims bytes that are gone.
+    this.#opts.db.saveRanges(id, []);
+    this.quota.setAllocated(id, 0);
+    await fs.rm(this.#path(id), { force: true });
+  }
+
+  /** Fails every waiter and closes every store, committing ranges on the way out. */
+  async closeAll (reason: string): Promise<void> {
+    await Promise.allSettled([...this.#stores.values()].map(s => s.close(reason)));
+  }
+
+  /** Deletes temp files in the cache dir that no catalogued file claims. */
+  async sweepOrphans (known: ReadonlySet<string>): Promise<number> {
+    let removed = 0;
+    for (const name of await fs.readdir(this.#opts.cacheDir)) {
+      const id = name.endsWith('.part') ? name.slice(0, -5) : null;
+      if (id !== null && known.has(id)) continue;
+      await fs.rm(path.join(this.#opts.cacheDir, name), { force: true, recursive: true });
+      removed++;
+    }
+    return removed;
+  }
+
+  #path (id: string): string {
+    return path.join(this.#opts.cacheDir, `${id}.part`);
+  }
+
+  async #create (entry: FileEntry): Promise<TempFileStore> {
+    const resting = this.#resting.get(entry.id);
+    const store = await TempFileStore.create(
+      { id: entry.id, name: entry.name, url: entry.url, headers: entry.headers, origin: entry.origin },
+      this.#path(entry.id),
+      { ...this.#opts.store, quota: this.quota, observer: this.#observer },
+      resting?.ranges ?? [],
+    );
+    if (resting !== undefined) store.lastAccessAt = resting.lastAccessAt;
+    this.#resting.delete(entry.id);
+    this.#stores.set(entry.id, store);
+    this.quota.setAllocated(entry.id, store.blockBytes);
+    if (store.trimmedAtCreate) {
+      this.#opts.log.warn({ file: entry.name }, 'temp file was shorter than its saved ranges; they were trimmed');
+      this.#opts.db.saveRanges(entry.id, store.ranges());
+    }
+    return store;
+  }
+
+  /** The quota's evictor: whole files, least recently read first, never open or pinned ones. */
+  async #evict (need: number, exceptId: string): Promise<number> {
+    const candidates: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
+    for (const [id, r] of this.#resting) {
+      if (id !== exceptId && !this.#pinned.has(id)) candidates.push({ id, at: r.lastAccessAt, bytes: r.ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0) });
+    }
+    for (const store of this.#stores.values()) {
+      if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {
+        candidates.push({ id: store.id, at: store.lastAccessAt, bytes: store.blockBytes, store });
+      }
+    }
+    candidates.sort((a, b) => a.at - b.at);
+    let freed = 0;
+    for (const c of candidates) {
+      if (freed >= need) break;
+      if (c.store !== undefined) {
+        await c.store.discard('evicted to keep the cache under its quota');
+      } else {
+        this.#resting.delete(c.id);
+        this.#opts.db.saveRanges(c.id, []);
+        this.quota.setAllocated(c.id, 0);
+        await fs.rm(this.#path(c.id), { force: true });
+      }
+      freed += c.bytes;
+      this.#opts.log.info({ id: c.id, bytes: c.bytes }, 'evicted cached bytes');
+    }
+    return freed;
+  }
+}
