@@ -77,8 +77,9 @@ program.command('ls')
   .alias('status')
   .description('list the files in the mount: size, bytes downloaded, state')
   .action(() => withAgent(async (client, json) => {
-    const files = await client.call<FileSummary[]>(Methods.listFiles);
+    const [files, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
     if (json) return printJson(files);
+    for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
     const table = new Table({ head: ['name', 'size', 'downloaded', 'state', 'open', 'waiters'], style: { head: [], border: [], compact: true } });
     for (const f of files) {
       table.push([f.name, bytes(f.size), `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)})`, f.lastError ? `${f.state}: ${f.lastError}` : f.state, f.openHandles, f.waiters]);
