@@ -7,8 +7,9 @@ import { Catalogue, type FileEntry } from './catalogue/catalogue';
 import { nameFromUrl, parseUrl, validateName } from './catalogue/names';
 import type { AgentConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
-import type { AddFileParams, AddFileResult, AgentStatus, FileSummary, WaiterSummary } from './control/protocol';
-import { ControlServer } from './control/server';
+import { EventHub } from './control/event-hub';
+import type { AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, WaiterSummary } from './control/protocol';
+import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
 import { FuseMount } from './fs/mount';
@@ -40,6 +41,7 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #dispatcher: Dispatcher = createOriginDispatcher();
   readonly #mount: FuseMount;
   readonly #control: ControlServer;
+  readonly #events: EventHub;
   readonly #startedAt = Date.now();
   /** Problems met at start that the user should hear of (a corrupt database moved aside). */
   readonly startupProblems: string[] = [];
@@ -70,6 +72,9 @@ export class Agent implements FsBackend, ControlTarget {
       log,
       observer: this.#storeObserver,
     });
+    this.#events = new EventHub(() => [...this.#pool.stores()].map(store => ({
+      file: store.source.name, state: store.state, presentBytes: store.presentBytes, size: store.size, bytesPerSecond: store.bytesPerSecond,
+    })));
     this.#mount = new FuseMount(config.mount, createFuseOps(this), { readMaxWaitMs: config.readMaxWaitMs, log });
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
   }
@@ -178,6 +183,7 @@ export class Agent implements FsBackend, ControlTarget {
 
   readonly #storeObserver: StoreObserver = {
     onStateChange: (store, state, err) => {
+      this.#events.publish({ type: 'state', file: store.source.name, state, error: err?.message ?? null, at: Date.now() });
       if (err instanceof OriginChangedError) {
         this.log.warn({ file: store.source.name, err: err.message }, 'the file changed at the origin during its download');
         void this.#revalidate(store.source.name);
@@ -188,6 +194,7 @@ export class Agent implements FsBackend, ControlTarget {
       }
     },
     onRetry: (store, err, delayMs, attempt) => {
+      this.#events.publish({ type: 'retry', file: store.source.name, error: err.message, delayMs, attempt, at: Date.now() });
       this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt }, 'download attempt failed; retrying');
     },
   };
@@ -218,7 +225,88 @@ export class Agent implements FsBackend, ControlTarget {
       throw new FsError('EIO', `could not save ${name} in the state database: ${(err as Error).message}`);
     }
     this.log.info({ file: name, url: redactUrl(url), size: origin.size, acceptRanges: origin.acceptRanges }, 'file added');
+    this.#events.publish({ type: 'added', file: name, at: now });
     return { file: this.#summary(entry), added: true };
+  }
+
+  /** A name in the mount, or a path inside the mount (as dragged from a file manager). */
+  #resolve (file: string): FileEntry {
+    let name = file;
+    if (path.isAbsolute(file)) {
+      const rel = path.relative(this.config.mount, file);
+      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new FsError('EINVAL', `${file} is not inside the mount ${this.config.mount}`);
+      name = rel.split(path.sep).join('/');
+    }
+    const entry = this.catalogue.get(name);
+    if (entry === undefined) throw new FsError('ENOENT', `no file named ${name} in the mount`);
+    return entry;
+  }
+
+  /** Drops a file and its cached bytes; programs that have it open get EIO from now on. */
+  async removeFile (file: string): Promise<{ removed: string }> {
+    const entry = this.#resolve(file);
+    this.catalogue.remove(entry.name);
+    await this.#pool.drop(entry.id, `${entry.name} was removed from the mount`);
+    this.#db.deleteFile(entry.id);
+    this.log.info({ file: entry.name }, 'file removed');
+    this.#events.publish({ type: 'removed', file: entry.name, at: Date.now() });
+    return { removed: entry.name };
+  }
+
+  getFile (file: string): FileDetails {
+    const entry = this.#resolve(file);
+    const summary = this.#summary(entry);
+    const store = this.#pool.get(entry.id);
+    const rate = summary.bytesPerSecond;
+    const downloading = summary.state === 'downloading' || summary.state === 'stalled';
+    return {
+      ...summary,
+      ranges: this.#pool.ranges(entry.id),
+      etaSeconds: downloading && rate > 0 ? Math.round((entry.origin.size - summary.presentBytes) / rate) : null,
+      downloadPosition: store?.downloadPosition ?? null,
+      origin: { etag: entry.origin.etag, lastModified: entry.origin.lastModified, acceptRanges: entry.origin.acceptRanges },
+      addedAt: new Date(entry.addedAt).toISOString(),
+    };
+  }
+
+  /** Stops a file's download and fails its waiting reads at once; reads of missing bytes fail until resumed. */
+  async cancel (file: string): Promise<FileSummary> {
+    const entry = this.#resolve(file);
+    (await this.#pool.ensure(entry)).cancel(`download of ${entry.name} was cancelled`);
+    this.log.info({ file: entry.name }, 'download cancelled');
+    return this.#summary(entry);
+  }
+
+  /** Clears a cancel or an error and downloads again now. */
+  async resume (file: string): Promise<FileSummary> {
+    const entry = this.#resolve(file);
+    (await this.#pool.ensure(entry)).resume();
+    return this.#summary(entry);
+  }
+
+  /** Downloads the whole file now, with no reader attached. */
+  async prefetch (file: string): Promise<FileSummary> {
+    const entry = this.#resolve(file);
+    const store = await this.#pool.ensure(entry);
+    if (store.state === 'cancelled' || store.state === 'error') store.resume(); else store.startDownload();
+    return this.#summary(entry);
+  }
+
+  setPinned (file: string, pinned: boolean): FileSummary {
+    const entry = this.#resolve(file);
+    this.#pool.setPinned(entry.id, pinned);
+    return this.#summary(entry);
+  }
+
+  async evict (params: EvictParams): Promise<{ freedBytes: number }> {
+    if (params.all === true) return { freedBytes: await this.#pool.evictAll() };
+    if (params.file === undefined) throw new FsError('EINVAL', 'name a file to evict, or ask for all');
+    return { freedBytes: await this.#pool.evictFile(this.#resolve(params.file).id) };
+  }
+
+  subscribe (conn: Connection): { subscribed: true } {
+    this.#events.subscribe(conn);
+    return { subscribed: true };
   }
 
   listFiles (): FileSummary[] {
@@ -273,8 +361,10 @@ export class Agent implements FsBackend, ControlTarget {
       size: entry.origin.size,
       presentBytes: present,
       state: store?.state ?? (present === entry.origin.size ? 'complete' : 'idle'),
+      bytesPerSecond: Math.round(store?.bytesPerSecond ?? 0),
       openHandles: store?.openHandles ?? 0,
       waiters: store?.waiterCount ?? 0,
+      pinned: this.#pool.isPinned(entry.id),
       lastError: store?.lastError?.message ?? null,
     };
   }
@@ -290,6 +380,7 @@ export class Agent implements FsBackend, ControlTarget {
 
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
+    this.#events.close();
     const closing = this.#pool.closeAll('agent is stopping');
     // Let the EIO answers reach the kernel before the mount goes away.
     await new Promise(resolve => setImmediate(resolve));

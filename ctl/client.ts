@@ -61,5 +61,7 @@ export class AgentClient {
     }
   }
 
+  onClose (cb: () => void): void { this.#socket.once('close', cb); }
+
   close (): void { this.#socket.end(); }
 }

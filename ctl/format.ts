@@ -9,12 +9,31 @@ export function bytes (n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : 1)} ${UNITS[u]}`;
 }
 
+export function rate (bytesPerSecond: number): string {
+  return bytesPerSecond > 0 ? `${bytes(bytesPerSecond)}/s` : '-';
+}
+
 export function percent (part: number, whole: number): string {
   return whole === 0 ? '100%' : `${Math.floor((part / whole) * 100)}%`;
 }
 
 export function duration (ms: number): string {
-  if (ms < 1000) return `${ms} ms`;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+}
+
+/** Colours only on a terminal, and never when NO_COLOR is set (https://no-color.org). */
+export function colorEnabled (stream: NodeJS.WriteStream = process.stdout): boolean {
+  return stream.isTTY === true && (process.env.NO_COLOR ?? '') === '';
+}
+
+const STATE_COLORS: Record<string, number> = { complete: 32, downloading: 36, stalled: 33, error: 31, cancelled: 35 };
+
+/** The state word, coloured by what it means when colour is on. */
+export function stateText (state: string, color: boolean): string {
+  const code = STATE_COLORS[state];
+  return color && code !== undefined ? `\x1b[${code}m${state}\x1b[0m` : state;
 }

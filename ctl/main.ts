@@ -1,10 +1,15 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import Table from 'cli-table3';
 import { defaultPaths } from '../agent/paths';
-import { Methods, type AddFileResult, type AgentStatus, type FileSummary, type WaiterSummary } from '../agent/control/protocol';
+import {
+  Methods, Notifications,
+  type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type WaiterSummary,
+} from '../agent/control/protocol';
 import { AgentClient, AgentError, NoAgentError } from './client';
-import { bytes, duration, percent } from './format';
+import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
+import { watchStatus } from './watch';
 
 /** fsctl's exit codes, as documented in the README. */
 const EXIT = { ok: 0, refused: 1, usage: 2, noAgent: 3 } as const;
@@ -55,6 +60,33 @@ function printJson (value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
+function table (head: string[]): Table.Table {
+  return new Table({ head, style: { head: [], border: [], compact: true } });
+}
+
+/**
+ * A <file> argument: a name in the mount, or a path to a file inside the mount (absolute,
+ * or relative to the current folder), as a user would drag it from a file manager.
+ */
+async function fileArg (client: AgentClient, arg: string): Promise<string> {
+  if (path.isAbsolute(arg)) return arg;
+  const { mount } = await client.call<AgentStatus>(Methods.status);
+  const abs = path.resolve(arg);
+  return abs.startsWith(mount + path.sep) ? abs : arg;
+}
+
+/** Declares a command that takes one <file> and calls one method with it. */
+function fileCommand (name: string, description: string, method: string, say: (f: FileSummary) => string): void {
+  program.command(name)
+    .description(description)
+    .argument('<file>', 'name in the mount, or a path inside the mount')
+    .action((file: string) => withAgent(async (client, json) => {
+      const res = await client.call<FileSummary>(method, { file: await fileArg(client, file) });
+      if (json) return printJson(res);
+      process.stdout.write(say(res) + '\n');
+    }));
+}
+
 program.command('add')
   .description('add a remote file to the mount')
   .argument('<url>', 'http(s) URL of the file')
@@ -73,29 +105,103 @@ program.command('add')
     process.stdout.write(`${res.file.name}\n`);
   }));
 
-program.command('ls')
-  .alias('status')
-  .description('list the files in the mount: size, bytes downloaded, state')
-  .action(() => withAgent(async (client, json) => {
+program.command('rm')
+  .description('remove a file from the mount and drop its cached bytes (programs reading it get EIO)')
+  .argument('<file>', 'name in the mount, or a path inside the mount')
+  .action((file: string) => withAgent(async (client, json) => {
+    const res = await client.call<{ removed: string }>(Methods.removeFile, { file: await fileArg(client, file) });
+    if (json) return printJson(res);
+    process.stdout.write(`removed ${res.removed}\n`);
+  }));
+
+program.command('status')
+  .alias('ls')
+  .description('the agent and every file: size, progress, rate, state, open handles, waiting reads')
+  .option('-w, --watch', 'live view with progress bars, until Ctrl-C')
+  .action((opts: { watch?: boolean }) => withAgent(async (client, json) => {
+    if (opts.watch === true) return watchStatus(client, json);
     const [files, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
-    if (json) return printJson(files);
+    if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
-    const table = new Table({ head: ['name', 'size', 'downloaded', 'state', 'open', 'waiters'], style: { head: [], border: [], compact: true } });
+    const color = colorEnabled();
+    process.stdout.write(`${status.mount} (${status.mounted ? 'mounted' : 'not mounted'}) · cache ${bytes(status.cache.usedBytes)} of ${bytes(status.cache.maxBytes)} · up ${duration(status.uptimeSeconds * 1000)} · ${status.activeDownloads} downloading · ${status.waiters} waiting reads\n`);
+    if (files.length === 0) return void process.stdout.write('no files; add one with: fsctl add URL\n');
+    const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
-      table.push([f.name, bytes(f.size), `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)})`, f.lastError ? `${f.state}: ${f.lastError}` : f.state, f.openHandles, f.waiters]);
+      t.push([f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond),
+        stateText(f.state, color) + (f.lastError ? `: ${f.lastError}` : ''), f.openHandles, f.waiters]);
     }
-    process.stdout.write(files.length === 0 ? 'no files; add one with: fsctl add URL\n' : table.toString() + '\n');
+    process.stdout.write(t.toString() + '\n');
+  }));
+
+program.command('info')
+  .description('one file in detail: ranges on disk, rate, ETA, origin validators, last error')
+  .argument('<file>', 'name in the mount, or a path inside the mount')
+  .action((file: string) => withAgent(async (client, json) => {
+    const f = await client.call<FileDetails>(Methods.getFile, { file: await fileArg(client, file) });
+    if (json) return printJson(f);
+    const rows: Array<[string, string]> = [
+      ['name', f.name], ['url', f.url], ['size', `${bytes(f.size)} (${f.size} bytes)`],
+      ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
+      ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')], ['rate', rate(f.bytesPerSecond)],
+      ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)], ['download at', f.downloadPosition === null ? '-' : String(f.downloadPosition)],
+      ['open handles', String(f.openHandles)], ['waiting reads', String(f.waiters)], ['last error', f.lastError ?? '-'],
+      ['etag', f.origin.etag ?? '-'], ['last-modified', f.origin.lastModified ?? '-'], ['range support', f.origin.acceptRanges ? 'yes' : 'no'],
+      ['added', f.addedAt], ['ranges', f.ranges.slice(0, 8).map(([s, e]) => `${s}-${e}`).join(' ') + (f.ranges.length > 8 ? ' …' : '')],
+    ];
+    process.stdout.write(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n') + '\n');
+  }));
+
+fileCommand('cancel', 'stop a file\'s download; its waiting reads fail with EIO at once', Methods.cancel, f => `cancelled ${f.name}`);
+fileCommand('resume', 'download a cancelled or failed file again, now', Methods.resume, f => `resumed ${f.name} (${f.state})`);
+fileCommand('pin', 'keep a file\'s cached bytes: never evicted', Methods.pin, f => `pinned ${f.name}`);
+fileCommand('unpin', 'let a file\'s cached bytes be evicted again', Methods.unpin, f => `unpinned ${f.name}`);
+fileCommand('prefetch', 'download the whole file now, with no reader', Methods.prefetch, f => `prefetching ${f.name} (${percent(f.presentBytes, f.size)} present)`);
+
+program.command('evict')
+  .description('drop cached bytes: of one file, or of every file neither open nor pinned')
+  .argument('[file]', 'name in the mount, or a path inside the mount')
+  .option('--all', 'every file that is neither open nor pinned')
+  .action((file: string | undefined, opts: { all?: boolean }) => withAgent(async (client, json) => {
+    if ((file === undefined) === (opts.all !== true)) fail(EXIT.usage, 'give a file, or --all', json);
+    const params = opts.all === true ? { all: true } : { file: await fileArg(client, file!) };
+    const res = await client.call<{ freedBytes: number }>(Methods.evict, params);
+    if (json) return printJson(res);
+    process.stdout.write(`freed ${bytes(res.freedBytes)}\n`);
   }));
 
 program.command('waiters')
-  .description('list every read waiting for bytes: file, offset, length, time waited and left')
+  .description('every read waiting for bytes: file, offset, length, time waited and left')
   .action(() => withAgent(async (client, json) => {
     const waiters = await client.call<WaiterSummary[]>(Methods.listWaiters);
     if (json) return printJson(waiters);
     if (waiters.length === 0) return void process.stdout.write('no reads are waiting\n');
-    const table = new Table({ head: ['file', 'offset', 'length', 'waited', 'deadline in', 'download at'], style: { head: [], border: [], compact: true } });
-    for (const w of waiters) table.push([w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-']);
-    process.stdout.write(table.toString() + '\n');
+    const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'pid']);
+    for (const w of waiters) t.push([w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', w.pid ?? '-']);
+    process.stdout.write(t.toString() + '\n');
+  }));
+
+program.command('events')
+  .description('stream progress, state changes, stalls and errors until Ctrl-C')
+  .action(() => withAgent(async (client, json) => {
+    const color = colorEnabled();
+    client.onNotification = (method, params) => {
+      if (method !== Notifications.event) return;
+      const e = params as AgentEvent;
+      if (json) return void process.stdout.write(JSON.stringify(e) + '\n');
+      const time = new Date(e.at).toISOString().slice(11, 23);
+      const what = e.type === 'progress' ? `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`
+        : e.type === 'state' ? `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`
+          : e.type === 'retry' ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
+            : e.type;
+      process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
+    };
+    await client.call(Methods.subscribe);
+    process.stderr.write('fsctl: watching events (Ctrl-C to stop)\n');
+    await new Promise<void>(resolve => {
+      process.once('SIGINT', () => resolve());
+      client.onClose(() => resolve());
+    });
   }));
 
 program.command('ping')

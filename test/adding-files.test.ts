@@ -94,7 +94,7 @@ describe('fsctl add and fsctl ls', () => {
     assert.equal(text.code, 0);
     assert.match(text.text, /my video\.mp4.*121 KiB.*100%.*complete/);
     const json = await fsctl(agent, ['status', '--json']);
-    const files = JSON.parse(json.text) as Array<{ name: string; size: number; presentBytes: number; state: string }>;
+    const files = (JSON.parse(json.text) as { files: Array<{ name: string; size: number; presentBytes: number; state: string }> }).files;
     const clip = files.find(f => f.name === 'videos/2026/clip.bin')!;
     assert.equal(clip.size, 1000);
     assert.equal(clip.state, 'idle');

@@ -2,11 +2,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FileEntry } from '../catalogue/catalogue';
+import { FsError } from '../errors';
 import { rangeBlockBytes } from '../store/range-set';
 import { TempFileStore, type StoreObserver, type StoreOptions } from '../store/temp-file-store';
 import type { RangeCommitter } from '../state/range-committer';
 import type { StateDb } from '../state/state-db';
 import { CacheQuota } from './cache-quota';
+
+function restingBlocks (r: Resting | undefined): number {
+  return r === undefined ? 0 : r.ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0);
+}
 
 export interface PoolOptions {
   cacheDir: string;
@@ -59,8 +64,9 @@ export class StorePool {
   /** Registers a file known from the database: its ranges count against the quota from now on. */
   addResting (id: string, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
     if (ranges.length > 0) {
-      this.#resting.set(id, { ranges, lastAccessAt });
-      this.quota.setAllocated(id, ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0));
+      const resting = { ranges, lastAccessAt };
+      this.#resting.set(id, resting);
+      this.quota.setAllocated(id, restingBlocks(resting));
     }
     if (pinned) this.#pinned.add(id);
   }
@@ -72,6 +78,11 @@ export class StorePool {
     const store = this.#stores.get(id);
     if (store !== undefined) return store.presentBytes;
     return this.#resting.get(id)?.ranges.reduce((n, [s, e]) => n + e - s, 0) ?? 0;
+  }
+
+  /** The committed ranges of a file, whether or not its store is open. */
+  ranges (id: string): Array<[number, number]> {
+    return this.#stores.get(id)?.ranges() ?? this.#resting.get(id)?.ranges ?? [];
   }
   stores (): IterableIterator<TempFileStore> { return this.#stores.values(); }
   isPinned (id: string): boolean { return this.#pinned.has(id); }
@@ -174,32 +185,56 @@ export class StorePool {
     return store;
   }
 
+  /** Drops one file's cached bytes now; refused while a program has it open. Resolves with the bytes freed. */
+  async evictFile (id: string): Promise<number> {
+    const store = this.#stores.get(id);
+    if (store !== undefined && store.openHandles > 0) {
+      throw new FsError('EBUSY', `${store.source.name} is open (${store.openHandles} handle(s)); close it first`);
+    }
+    const bytes = store?.blockBytes ?? restingBlocks(this.#resting.get(id));
+    await this.#dropBytes(id, store, 'evicted on request');
+    return bytes;
+  }
+
+  /** Drops the cached bytes of every file that is neither open nor pinned. */
+  async evictAll (): Promise<number> {
+    let freed = 0;
+    for (const c of this.#candidates(null)) freed += await this.evictFile(c.id).catch(() => 0);
+    return freed;
+  }
+
   /** The quota's evictor: whole files, least recently read first, never open or pinned ones. */
   async #evict (need: number, exceptId: string): Promise<number> {
-    const candidates: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
-    for (const [id, r] of this.#resting) {
-      if (id !== exceptId && !this.#pinned.has(id)) candidates.push({ id, at: r.lastAccessAt, bytes: r.ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0) });
-    }
-    for (const store of this.#stores.values()) {
-      if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {
-        candidates.push({ id: store.id, at: store.lastAccessAt, bytes: store.blockBytes, store });
-      }
-    }
-    candidates.sort((a, b) => a.at - b.at);
     let freed = 0;
-    for (const c of candidates) {
+    for (const c of this.#candidates(exceptId)) {
       if (freed >= need) break;
-      if (c.store !== undefined) {
-        await c.store.discard('evicted to keep the cache under its quota');
-      } else {
-        this.#resting.delete(c.id);
-        this.#opts.db.saveRanges(c.id, []);
-        this.quota.setAllocated(c.id, 0);
-        await fs.rm(this.#path(c.id), { force: true });
-      }
+      await this.#dropBytes(c.id, c.store, 'evicted to keep the cache under its quota');
       freed += c.bytes;
       this.#opts.log.info({ id: c.id, bytes: c.bytes }, 'evicted cached bytes');
     }
     return freed;
+  }
+
+  /** Files whose bytes may go, least recently read first. */
+  #candidates (exceptId: string | null): Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> {
+    const out: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
+    for (const [id, r] of this.#resting) {
+      if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: restingBlocks(r) });
+    }
+    for (const store of this.#stores.values()) {
+      if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {
+        out.push({ id: store.id, at: store.lastAccessAt, bytes: store.blockBytes, store });
+      }
+    }
+    return out.sort((a, b) => a.at - b.at);
+  }
+
+  async #dropBytes (id: string, store: TempFileStore | undefined, reason: string): Promise<void> {
+    if (store !== undefined) return store.discard(reason);
+    // No store: un-claim in the database, then delete the temp file.
+    this.#resting.delete(id);
+    this.#opts.db.saveRanges(id, []);
+    this.quota.setAllocated(id, 0);
+    await fs.rm(this.#path(id), { force: true });
   }
 }

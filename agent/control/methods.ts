@@ -4,15 +4,23 @@ import { isFsError } from '../errors';
 import type { Connection } from './server';
 import {
   Methods, RpcError,
-  type AddFileParams, type AddFileResult, type AgentStatus, type FileSummary, type WaiterSummary,
+  type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
 } from './protocol';
 
 /** What the control methods need of the agent. */
 export interface ControlTarget {
   status (): AgentStatus;
   addFile (params: AddFileParams): Promise<AddFileResult>;
+  removeFile (file: string): Promise<{ removed: string }>;
   listFiles (): FileSummary[];
+  getFile (file: string): FileDetails;
+  cancel (file: string): Promise<FileSummary>;
+  resume (file: string): Promise<FileSummary>;
+  prefetch (file: string): Promise<FileSummary>;
+  setPinned (file: string, pinned: boolean): FileSummary;
+  evict (params: EvictParams): Promise<{ freedBytes: number }>;
   listWaiters (): WaiterSummary[];
+  subscribe (conn: Connection): { subscribed: true };
   /** Starts a clean shutdown after the answer has gone out. */
   requestShutdown (reason: string): void;
 }
@@ -38,6 +46,19 @@ function optStr (p: Params, key: string): string | undefined {
   return p[key] === undefined ? undefined : str(p, key);
 }
 
+function optBool (p: Params, key: string): boolean | undefined {
+  const v = p[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ParamError(`"${key}" must be true or false`);
+  return v;
+}
+
+/** Rejects fields a method does not take, so a typo is an error rather than ignored. */
+function only (p: Params, keys: string[]): Params {
+  for (const k of Object.keys(p)) if (!keys.includes(k)) throw new ParamError(`unknown field "${k}" (takes: ${keys.join(', ') || 'nothing'})`);
+  return p;
+}
+
 function optHeaders (p: Params, key: string): Record<string, string> | undefined {
   const v = p[key];
   if (v === undefined) return undefined;
@@ -57,17 +78,41 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     return createJSONRPCErrorResponse(id, RpcError.Internal, `Internal error: ${(err as Error)?.message ?? String(err)}`);
   };
 
-  rpc.addMethod(Methods.ping, () => 'pong');
-  rpc.addMethod(Methods.status, () => target.status());
-  rpc.addMethod(Methods.shutdown, () => {
+  const none = (raw: unknown): Params => only(objectParams(raw), []);
+  const file = (raw: unknown): string => str(only(objectParams(raw), ['file']), 'file');
+
+  const known = Object.values(Methods).join(', ');
+  rpc.handleMethodNotFound = (request: { id?: JSONRPCID; method: string }) => Promise.resolve(
+    request.id === undefined ? null : createJSONRPCErrorResponse(request.id, RpcError.MethodNotFound, `Method not found: "${String(request.method)}" (methods: ${known})`),
+  );
+
+  rpc.addMethod(Methods.ping, raw => { none(raw); return 'pong'; });
+  rpc.addMethod(Methods.status, raw => { none(raw); return target.status(); });
+  rpc.addMethod(Methods.shutdown, raw => {
+    none(raw);
     target.requestShutdown('asked to stop over the control socket');
     return { stopping: true };
   });
   rpc.addMethod(Methods.addFile, raw => {
-    const p = objectParams(raw);
+    const p = only(objectParams(raw), ['url', 'name', 'headers']);
     return target.addFile({ url: str(p, 'url'), name: optStr(p, 'name'), headers: optHeaders(p, 'headers') });
   });
-  rpc.addMethod(Methods.listFiles, raw => { objectParams(raw); return target.listFiles(); });
-  rpc.addMethod(Methods.listWaiters, raw => { objectParams(raw); return target.listWaiters(); });
+  rpc.addMethod(Methods.removeFile, raw => target.removeFile(file(raw)));
+  rpc.addMethod(Methods.listFiles, raw => { none(raw); return target.listFiles(); });
+  rpc.addMethod(Methods.getFile, raw => target.getFile(file(raw)));
+  rpc.addMethod(Methods.cancel, raw => target.cancel(file(raw)));
+  rpc.addMethod(Methods.resume, raw => target.resume(file(raw)));
+  rpc.addMethod(Methods.prefetch, raw => target.prefetch(file(raw)));
+  rpc.addMethod(Methods.pin, raw => target.setPinned(file(raw), true));
+  rpc.addMethod(Methods.unpin, raw => target.setPinned(file(raw), false));
+  rpc.addMethod(Methods.evict, raw => {
+    const p = only(objectParams(raw), ['file', 'all']);
+    const all = optBool(p, 'all');
+    const f = optStr(p, 'file');
+    if ((all === true) === (f !== undefined)) throw new ParamError('give either "file" or "all": true');
+    return target.evict({ file: f, all });
+  });
+  rpc.addMethod(Methods.listWaiters, raw => { none(raw); return target.listWaiters(); });
+  rpc.addMethod(Methods.subscribe, (raw, conn) => { none(raw); return target.subscribe(conn); });
   return rpc;
 }

@@ -7,9 +7,29 @@ export const Methods = {
   status: 'agent.status',
   shutdown: 'agent.shutdown',
   addFile: 'files.add',
+  removeFile: 'files.remove',
   listFiles: 'files.list',
+  getFile: 'files.get',
+  cancel: 'files.cancel',
+  resume: 'files.resume',
+  pin: 'files.pin',
+  unpin: 'files.unpin',
+  prefetch: 'files.prefetch',
+  evict: 'cache.evict',
   listWaiters: 'waiters.list',
+  subscribe: 'events.subscribe',
 } as const;
+
+/** Notifications the agent sends to a subscribed connection. */
+export const Notifications = {
+  event: 'events.event',
+} as const;
+
+export type AgentEvent =
+  | { type: 'state'; file: string; state: FileStateName; error: string | null; at: number }
+  | { type: 'progress'; file: string; presentBytes: number; size: number; bytesPerSecond: number; at: number }
+  | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
+  | { type: 'added' | 'removed'; file: string; at: number };
 
 /** JSON-RPC error codes; -32000 is the agent refusing or failing, with `data.errno`. */
 export const RpcError = {
@@ -34,9 +54,32 @@ export interface FileSummary {
   size: number;
   presentBytes: number;
   state: FileStateName;
+  /** Download rate over the last seconds, bytes per second. */
+  bytesPerSecond: number;
   openHandles: number;
   waiters: number;
+  pinned: boolean;
   lastError: string | null;
+}
+
+/** One file in detail (files.get). */
+export interface FileDetails extends FileSummary {
+  ranges: Array<[number, number]>;
+  /** Seconds until complete at the current rate, or null when not downloading. */
+  etaSeconds: number | null;
+  downloadPosition: number | null;
+  origin: { etag: string | null; lastModified: string | null; acceptRanges: boolean };
+  addedAt: string;
+}
+
+/** Names a file: its name in the mount, or a path inside the mount. */
+export interface FileParams {
+  file: string;
+}
+
+export interface EvictParams {
+  file?: string;
+  all?: boolean;
 }
 
 export interface AddFileParams {

@@ -8,10 +8,14 @@ import { MAX_BATCH_CALLS, MAX_LINE_BYTES, RpcError } from './protocol';
 
 /** Answers queued for a client that does not read them; past this it is cut off. */
 const MAX_UNREAD_OUTPUT_BYTES = 16 * 1024 * 1024;
+/** Queued output past which events (not answers) are dropped for that client. */
+const EVENT_DROP_BYTES = 1024 * 1024;
 
 /** One client connection; passed to every method as JSON-RPC server params. */
 export class Connection {
   readonly #socket: net.Socket;
+  /** Events dropped because the client did not keep up. */
+  droppedEvents = 0;
   constructor (socket: net.Socket) { this.#socket = socket; }
 
   get open (): boolean { return !this.#socket.destroyed && this.#socket.writable; }
@@ -21,6 +25,18 @@ export class Connection {
     this.#socket.write(JSON.stringify(message) + '\n');
     if (this.#socket.writableLength > MAX_UNREAD_OUTPUT_BYTES) this.#socket.destroy();
   }
+
+  /** Sends unless the client is behind; then drops, so a slow reader never slows the agent. */
+  sendDroppable (message: unknown): void {
+    if (!this.open) return;
+    if (this.#socket.writableLength > EVENT_DROP_BYTES) {
+      this.droppedEvents++;
+      return;
+    }
+    this.#socket.write(JSON.stringify(message) + '\n');
+  }
+
+  onClose (cb: () => void): void { this.#socket.once('close', cb); }
 
   close (): void { this.#socket.end(); }
 }
@@ -108,6 +124,11 @@ export class ControlServer {
     } catch (err) {
       return conn.send(createJSONRPCErrorResponse(null, RpcError.ParseError, `Parse error: ${(err as Error).message}`));
     }
+    if (!Array.isArray(message) && !isRequestShaped(message)) {
+      const id = typeof message === 'object' && message !== null && 'id' in message ? (message as { id: unknown }).id : null;
+      return conn.send(createJSONRPCErrorResponse(typeof id === 'string' || typeof id === 'number' ? id : null, RpcError.InvalidRequest,
+        'Invalid Request: expected an object with "jsonrpc": "2.0", a string "method", and "params" as an object or array if given'));
+    }
     if (Array.isArray(message)) {
       if (message.length === 0) return conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, 'Invalid Request: empty batch'));
       if (message.length > MAX_BATCH_CALLS) {
@@ -119,6 +140,14 @@ export class ControlServer {
       (err: unknown) => this.#log.error({ err }, 'control request failed unexpectedly'),
     );
   }
+}
+
+function isRequestShaped (m: unknown): boolean {
+  if (typeof m !== 'object' || m === null) return false;
+  const r = m as Record<string, unknown>;
+  return r.jsonrpc === '2.0' && typeof r.method === 'string' &&
+    (r.params === undefined || (typeof r.params === 'object' && r.params !== null)) &&
+    (r.id === undefined || r.id === null || typeof r.id === 'string' || typeof r.id === 'number');
 }
 
 /** True when something accepts connections on the socket path. */

@@ -1,5 +1,4 @@
 import type { Dispatcher } from 'undici';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { FsError, toFsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
 import { ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
@@ -49,6 +48,8 @@ export class Downloader {
   readonly #target: DownloadTarget;
   readonly #opts: DownloaderOptions;
   readonly #abort = new AbortController();
+  /** Cuts a back-off pause short (resume: "retry now"). */
+  #skipPause: (() => void) | null = null;
   #position: number;
   #receivedThisAttempt = 0;
 
@@ -62,6 +63,12 @@ export class Downloader {
   get position (): number { return this.#position; }
 
   abort (): void { this.#abort.abort(); }
+
+  /** True while waiting to retry after a failed attempt. */
+  get retrying (): boolean { return this.#skipPause !== null; }
+
+  /** Ends a back-off pause now, so the next attempt starts at once. */
+  retryNow (): void { this.#skipPause?.(); }
 
   /** Resolves when no byte is missing from the start offset to the end; rejects with FsError. */
   async run (): Promise<void> {
@@ -85,13 +92,24 @@ export class Downloader {
         }
         const delay = backoffMs(failures, err instanceof RetryableStatus ? err.retryAfter : null);
         this.#opts.onRetry?.(reason, delay, failures);
-        try {
-          await sleep(delay, undefined, { signal });
-        } catch {
-          throw new FsError('ECANCELED', 'download was cancelled');
-        }
+        await this.#pause(delay);
+        if (signal.aborted) throw new FsError('ECANCELED', 'download was cancelled');
       }
     }
+  }
+
+  #pause (ms: number): Promise<void> {
+    return new Promise(resolve => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#abort.signal.removeEventListener('abort', done);
+        this.#skipPause = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#abort.signal.addEventListener('abort', done, { once: true });
+      this.#skipPause = done;
+    });
   }
 
   async #attempt (start: number): Promise<void> {

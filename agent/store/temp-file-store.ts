@@ -5,6 +5,7 @@ import { FsError } from '../errors';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
 import { Downloader } from './downloader';
 import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
+import { RateMeter } from './rate-meter';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 
 const openFile = promisify(fs.open);
@@ -77,6 +78,7 @@ export class TempFileStore {
   readonly #fd: number;
   readonly #opts: StoreOptions;
   readonly #present = new RangeSet();
+  readonly #rate = new RateMeter();
   readonly #waiters: WaiterQueue;
   #download: Downloader | null = null;
   #state: FileState = 'idle';
@@ -153,6 +155,8 @@ export class TempFileStore {
   get presentBytes (): number { return this.#present.bytes; }
   get waiterCount (): number { return this.#waiters.size; }
   get downloadPosition (): number | null { return this.#download?.position ?? null; }
+  /** Download rate over the last few seconds, bytes per second. */
+  get bytesPerSecond (): number { return this.#rate.bytesPerSecond; }
   ranges (): Array<[number, number]> { return this.#present.toArray(); }
   waiters (): WaiterInfo[] { return this.#waiters.list(); }
 
@@ -212,9 +216,10 @@ export class TempFileStore {
     this.#fail('cancelled', new FsError('ECANCELED', reason));
   }
 
-  /** Clears a cancel or an error and starts downloading again. */
+  /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
   resume (): void {
     if (this.#state === 'cancelled' || this.#state === 'error') this.#setState('idle', null);
+    this.#download?.retryNow();
     this.startDownload();
   }
 
@@ -332,8 +337,8 @@ export class TempFileStore {
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
     quota.setAllocated(this.id, this.#present.blockBytes);
+    this.#rate.add(length);
     this.#lastProgressAt = performance.now();
-    if (this.#state === 'stalled') this.#setState('downloading', null);
     this.#waiters.wake(written, merged);
     this.#opts.observer?.onWrite?.(this, length);
   }

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import type { AgentEvent } from '../agent/control/protocol';
+import { AgentProcess, FSCTL_BIN, fsctl, run } from './helpers/agent';
+import { TestOrigin } from './helpers/origin';
+
+const MiB = 1024 * 1024;
+
+describe('fsctl events', () => {
+  let origin: TestOrigin;
+  let agent: AgentProcess;
+
+  before(async () => {
+    origin = await TestOrigin.start();
+    origin.add('stream.bin', 32 * MiB, { throttle: 4 * MiB, stallAt: 3 * MiB });
+    agent = await AgentProcess.start({ args: ['--read-timeout', '2'] });
+    await agent.add(origin.url('stream.bin'));
+  });
+  after(async () => {
+    await agent?.cleanup();
+    await origin?.close();
+  });
+
+  it('reports progress and the state changes of a download that stalls and is cancelled', async () => {
+    const child = spawn(process.execPath, [FSCTL_BIN, '--socket', agent.dirs.socket, '--json', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const subscribed = once(child.stderr, 'data'); // fsctl says so once the agent confirmed the subscription
+    const events: AgentEvent[] = [];
+    let buffered = '';
+    const waiters: Array<{ until: (e: AgentEvent) => boolean; resolve: () => void }> = [];
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const e = JSON.parse(buffered.slice(0, nl)) as AgentEvent;
+        buffered = buffered.slice(nl + 1);
+        events.push(e);
+        for (const w of [...waiters]) if (w.until(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+      }
+    });
+    const next = (until: (e: AgentEvent) => boolean, what: string): Promise<void> => new Promise((resolve, reject) => {
+      if (events.some(until)) return resolve();
+      const timer = setTimeout(() => reject(new Error(`no ${what} event; got ${JSON.stringify(events)}`)), 20_000);
+      waiters.push({ until, resolve: () => { clearTimeout(timer); resolve(); } });
+    });
+    assert.match(String((await subscribed)[0]), /watching events/);
+    await run('dd', [`if=${agent.path('stream.bin')}`, 'count=0', 'status=none']);
+    await next(e => e.type === 'state' && e.state === 'downloading', 'downloading');
+    await next(e => e.type === 'progress' && e.presentBytes > 0, 'progress');
+    await next(e => e.type === 'state' && e.state === 'stalled', 'stalled');
+    assert.equal((await fsctl(agent, ['cancel', 'stream.bin'])).code, 0);
+    await next(e => e.type === 'state' && e.state === 'cancelled', 'cancelled');
+
+    const progress = events.filter(e => e.type === 'progress');
+    assert.ok(progress.every((e, i) => i === 0 || (e as { presentBytes: number }).presentBytes >= (progress[i - 1] as { presentBytes: number }).presentBytes), 'progress only grows');
+    child.kill('SIGINT');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 0);
+  });
+});
