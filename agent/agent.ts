@@ -355,13 +355,15 @@ export class Agent implements FsBackend, ControlTarget {
   #summary (entry: FileEntry): FileSummary {
     const store = this.#pool.get(entry.id);
     const present = this.#pool.presentBytes(entry.id);
+    const state = store?.state ?? (present === entry.origin.size ? 'complete' : 'idle');
+    const moving = state === 'downloading' || state === 'stalled';
     return {
       name: entry.name,
       url: entry.url,
       size: entry.origin.size,
       presentBytes: present,
-      state: store?.state ?? (present === entry.origin.size ? 'complete' : 'idle'),
-      bytesPerSecond: Math.round(store?.bytesPerSecond ?? 0),
+      state,
+      bytesPerSecond: moving ? Math.round(store?.bytesPerSecond ?? 0) : 0,
       openHandles: store?.openHandles ?? 0,
       waiters: store?.waiterCount ?? 0,
       pinned: this.#pool.isPinned(entry.id),
