@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { StorePool } from './cache/store-pool';
 import { Catalogue, type FileEntry } from './catalogue/catalogue';
 import { nameFromUrl, parseUrl, validateName } from './catalogue/names';
-import type { AgentConfig } from './config';
+import { describeConfig, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
 import type { AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, WaiterSummary } from './control/protocol';
@@ -13,8 +13,9 @@ import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
 import { FuseMount } from './fs/mount';
+import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
-import { OriginChangedError, sameVersion, type OriginInfo } from './origin/origin-info';
+import { displayUrl, OriginChangedError, sameVersion, type OriginInfo } from './origin/origin-info';
 import { probeOrigin } from './origin/probe';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
@@ -32,6 +33,7 @@ const DEFAULT_CACHE_FREE_SHARE = 0.5;
  */
 export class Agent implements FsBackend, ControlTarget {
   readonly config: AgentConfig;
+  readonly resolvedConfig: ResolvedConfig;
   readonly log: Logger;
   readonly version: string;
   readonly catalogue = new Catalogue();
@@ -51,7 +53,9 @@ export class Agent implements FsBackend, ControlTarget {
   /** Called once the agent has stopped on its own (shutdown asked over the socket). */
   onStopped: (() => void) | null = null;
 
-  private constructor (config: AgentConfig, log: Logger, version: string, db: StateDb, maxBytes: number) {
+  private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, maxBytes: number) {
+    const config = resolved.config;
+    this.resolvedConfig = resolved;
     this.config = config;
     this.log = log;
     this.version = version;
@@ -84,13 +88,14 @@ export class Agent implements FsBackend, ControlTarget {
    * the control socket (so two agents never share a mount), mounts, and only then checks
    * origins and resumes downloads in the background.
    */
-  static async start (config: AgentConfig, log: Logger, version: string): Promise<Agent> {
+  static async start (resolved: ResolvedConfig, log: Logger, version: string): Promise<Agent> {
+    const config = resolved.config;
     await fs.mkdir(config.cacheDir, { recursive: true, mode: 0o700 });
     await fs.mkdir(config.stateDir, { recursive: true, mode: 0o700 });
     const { db, problem } = StateDb.open(path.join(config.stateDir, 'fusestream.db'));
     if (problem !== null) log.error(problem);
     const maxBytes = config.cacheMaxBytes ?? await defaultQuota(db, config.cacheDir);
-    const agent = new Agent(config, log, version, db, maxBytes);
+    const agent = new Agent(resolved, log, version, db, maxBytes);
     if (problem !== null) agent.startupProblems.push(problem);
     const records = db.loadFiles();
     agent.#load(records);
@@ -207,7 +212,7 @@ export class Agent implements FsBackend, ControlTarget {
     const existing = this.catalogue.get(name);
     if (existing !== undefined) {
       if (existing.url === url.href) return { file: this.#summary(existing), added: false };
-      throw new FsError('EEXIST', `${name} is already in the mount for another URL (${existing.url})`);
+      throw new FsError('EEXIST', `${name} is already in the mount for another URL (${displayUrl(existing.url)})`);
     }
     this.catalogue.checkFree(name);
     const headers = params.headers ?? {};
@@ -224,7 +229,7 @@ export class Agent implements FsBackend, ControlTarget {
       this.catalogue.remove(name);
       throw new FsError('EIO', `could not save ${name} in the state database: ${(err as Error).message}`);
     }
-    this.log.info({ file: name, url: redactUrl(url), size: origin.size, acceptRanges: origin.acceptRanges }, 'file added');
+    this.log.info({ file: name, url: displayUrl(url), size: origin.size, acceptRanges: origin.acceptRanges }, 'file added');
     this.#events.publish({ type: 'added', file: name, at: now });
     return { file: this.#summary(entry), added: true };
   }
@@ -343,7 +348,12 @@ export class Agent implements FsBackend, ControlTarget {
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       databaseCommits: this.#committer.commits,
       problems: this.startupProblems,
+      logDir: logDir(this.config.stateDir),
     };
+  }
+
+  effectiveConfig (): { configFile: string | null; options: ConfigLine[] } {
+    return { configFile: this.resolvedConfig.configFile, options: describeConfig(this.resolvedConfig) };
   }
 
   requestShutdown (reason: string): void {
@@ -414,9 +424,4 @@ async function defaultQuota (db: StateDb, cacheDir: string): Promise<number> {
   const quota = Math.floor(Math.min(DEFAULT_CACHE_MAX_BYTES, st.bavail * st.bsize * DEFAULT_CACHE_FREE_SHARE));
   db.setSetting('default_cache_max_bytes', String(quota));
   return quota;
-}
-
-/** A URL fit for a log line: no credentials, no query string (signed URLs carry secrets there). */
-export function redactUrl (url: URL): string {
-  return `${url.protocol}//${url.host}${url.pathname}${url.search ? '?[redacted]' : ''}`;
 }

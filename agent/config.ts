@@ -1,7 +1,10 @@
+import { constants, existsSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { defaultPaths } from './paths';
+import { Command, Option } from 'commander';
+import { defaultPaths, type DefaultPaths } from './paths';
 
+/** The agent's settings, after flags, environment, config file and defaults are merged. */
 export interface AgentConfig {
   mount: string;
   cacheDir: string;
@@ -22,59 +25,195 @@ export interface AgentConfig {
   resumeDownloads: boolean;
 }
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+/** Where a value came from, in order of precedence. */
+export type Source = 'flag' | 'env' | 'config' | 'default';
 
-function seconds (value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number of seconds above 0');
-  return n;
+/** A configuration problem, naming the key and where the bad value came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
 }
 
-/** "10G", "512M", "1.5GiB", "1073741824" -> bytes. */
-export function byteSize (value: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(value);
-  if (m === null) throw new InvalidArgumentError('expected a size such as 10G, 512M or 1073741824');
-  const n = Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
-  if (n < 1024 * 1024) throw new InvalidArgumentError('must be at least 1 MiB');
+/** Exit status for a configuration error (sysexits EX_CONFIG); the service does not restart on it. */
+export const EXIT_CONFIG = 78;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+type Value = string | number | boolean | null;
+
+interface Spec {
+  /** Flag and config-file key, e.g. "read-timeout". */
+  name: string;
+  attr: keyof AgentConfig;
+  help: string;
+  /** `<arg>` for options that take one; none for switches. */
+  arg?: string;
+  /** For switches that default to on: the flag is --no-<name>. */
+  negatable?: boolean;
+  /** Turns a flag, environment or config value into the setting; throws a message without the key. */
+  parse: (raw: unknown, from: Source) => Value;
+  defaultValue: (d: DefaultPaths) => Value;
+  /** How the default reads in help and `fsctl config`. */
+  describeDefault?: string;
+  /** The setting as a user writes it (seconds rather than the milliseconds kept inside). */
+  show?: (v: Value) => Value;
+}
+
+function absolutePath (raw: unknown, from: Source): string {
+  if (typeof raw !== 'string' || raw === '') throw new Error('must be a path');
+  if (from === 'flag') return path.resolve(raw); // relative to where the command was typed
+  if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, not "${raw}"`);
+  return path.normalize(raw);
+}
+
+function ms (v: Value): Value {
+  return typeof v === 'number' ? v / 1000 : v;
+}
+
+function seconds (raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`must be a number of seconds above 0 (got ${JSON.stringify(raw)})`);
+  return n * 1000;
+}
+
+/** 20G, 512M, 1.5GiB, 1073741824 -> bytes; at least 1 MiB. */
+export function byteSize (raw: unknown): number {
+  const m = typeof raw === 'number' ? [String(raw), String(raw), ''] : /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(raw));
+  const n = m === null ? NaN : Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+  if (!Number.isFinite(n) || n < 1024 * 1024) throw new Error(`must be a size of at least 1 MiB such as 20G, 512M or 1073741824 (got ${JSON.stringify(raw)})`);
   return Math.floor(n);
 }
 
-function absolute (value: string): string {
-  return path.resolve(value);
+function bool (raw: unknown): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true;
+  if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw)) return false;
+  throw new Error(`must be true or false (got ${JSON.stringify(raw)})`);
 }
 
-/** Parses the agent's command line; each option can also come from FUSESTREAM_<NAME>. */
-export function parseAgentConfig (argv: string[], version: string): AgentConfig {
-  const d = defaultPaths();
+function level (raw: unknown): string {
+  if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
+  return raw;
+}
+
+/** Every agent option, once: flags, environment variables, config keys, checks and help all come from here. */
+const SPECS: Spec[] = [
+  { name: 'mount', attr: 'mount', arg: '<dir>', help: 'mount point (created if missing; must be empty)', parse: absolutePath, defaultValue: d => d.mount },
+  { name: 'cache-dir', attr: 'cacheDir', arg: '<dir>', help: 'where temp files of downloaded bytes are kept', parse: absolutePath, defaultValue: d => d.cacheDir },
+  { name: 'state-dir', attr: 'stateDir', arg: '<dir>', help: 'where the state database and logs are kept', parse: absolutePath, defaultValue: d => d.stateDir },
+  { name: 'socket', attr: 'socket', arg: '<path>', help: 'control socket for fsctl', parse: absolutePath, defaultValue: d => d.socket },
+  { name: 'read-timeout', attr: 'readTimeoutMs', arg: '<seconds>', help: 'fail a waiting read once its download received nothing for this long', parse: seconds, defaultValue: () => 20_000, describeDefault: '20', show: ms },
+  { name: 'read-max-wait', attr: 'readMaxWaitMs', arg: '<seconds>', help: 'fail a waiting read after this long in any case', parse: seconds, defaultValue: () => 300_000, describeDefault: '300', show: ms },
+  { name: 'download-stall', attr: 'downloadStallMs', arg: '<seconds>', help: 'drop and resume a download connection silent this long', parse: seconds, defaultValue: () => 10_000, describeDefault: '10', show: ms },
+  { name: 'cache-max-bytes', attr: 'cacheMaxBytes', arg: '<size>', help: 'hard limit on cached bytes, e.g. 20G', parse: byteSize, defaultValue: () => null, describeDefault: '10 GiB or half the free space at first start, whichever is smaller' },
+  { name: 'evict-on-close', attr: 'evictOnClose', help: 'drop a file\'s cached bytes when its last handle closes', parse: bool, defaultValue: () => false },
+  { name: 'resume-downloads', attr: 'resumeDownloads', negatable: true, help: 'continue unfinished downloads at start without waiting for a reader', parse: bool, defaultValue: () => true },
+  { name: 'log-level', attr: 'logLevel', arg: '<level>', help: `log level: ${LOG_LEVELS.join(', ')}`, parse: level, defaultValue: () => 'info' },
+];
+
+export function envName (name: string): string {
+  return `FUSESTREAM_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+export interface ResolvedConfig {
+  config: AgentConfig;
+  sources: Record<string, Source>;
+  /** The config file that was read, or null when there was none. */
+  configFile: string | null;
+}
+
+/** One line per option for `fsctl config`: the key, its value as set, and where it came from. */
+export interface ConfigLine { key: string; env: string; value: Value; source: Source }
+
+export function describeConfig (r: ResolvedConfig): ConfigLine[] {
+  return SPECS.map(s => {
+    const value = r.config[s.attr] as Value;
+    return { key: s.name, env: envName(s.name), value: s.show !== undefined ? s.show(value) : value, source: r.sources[s.name] };
+  });
+}
+
+/**
+ * Merges flags > environment > config file > defaults and checks every value. Throws a
+ * ConfigError naming the key and the source of the bad value; nothing has been touched yet.
+ */
+export function resolveConfig (flags: Record<string, unknown>, env: NodeJS.ProcessEnv, configPath: string | null, explicitConfig: boolean): ResolvedConfig {
+  const d = defaultPaths(env);
+  const file = configPath !== null ? readConfigFile(configPath, explicitConfig) : null;
+  if (file !== null) {
+    for (const key of Object.keys(file)) {
+      if (!SPECS.some(s => s.name === key)) {
+        throw new ConfigError(`config file ${configPath}: unknown key "${key}" (known keys: ${SPECS.map(s => s.name).join(', ')})`);
+      }
+    }
+  }
+  const config = {} as Record<keyof AgentConfig, Value>;
+  const sources: Record<string, Source> = {};
+  for (const spec of SPECS) {
+    const [raw, from]: [unknown, Source] =
+      flags[spec.name] !== undefined ? [flags[spec.name], 'flag']
+        : env[envName(spec.name)] !== undefined ? [env[envName(spec.name)], 'env']
+          : file !== null && file[spec.name] !== undefined ? [file[spec.name], 'config']
+            : [undefined, 'default'];
+    try {
+      config[spec.attr] = from === 'default' ? spec.defaultValue(d) : spec.parse(raw, from);
+    } catch (err) {
+      const where = from === 'flag' ? `--${spec.name}` : from === 'env' ? envName(spec.name) : `"${spec.name}" in the config file ${configPath}`;
+      throw new ConfigError(`${where} ${(err as Error).message}`);
+    }
+    sources[spec.name] = from;
+  }
+  return { config: config as unknown as AgentConfig, sources, configFile: file !== null ? configPath : null };
+}
+
+function readConfigFile (file: string, mustExist: boolean): Record<string, unknown> | null {
+  if (!existsSync(file)) {
+    if (mustExist) throw new ConfigError(`config file ${file} does not exist`);
+    return null;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object of settings`);
+  return parsed as Record<string, unknown>;
+}
+
+/** Checks the folders the agent writes to can be created and written, naming the key if not. */
+export async function checkWritableDirs (r: ResolvedConfig): Promise<void> {
+  const dirs: Array<[string, string]> = [['cache-dir', r.config.cacheDir], ['state-dir', r.config.stateDir], ['socket', path.dirname(r.config.socket)]];
+  for (const [key, dir] of dirs) {
+    try {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fs.access(dir, constants.W_OK);
+    } catch (err) {
+      throw new ConfigError(`"${key}" (${dir}, from ${r.sources[key]}) is not a writable folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+}
+
+/** Parses the agent's command line (flags only) and resolves the whole configuration. */
+export function parseAgentConfig (argv: string[], version: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  const d = defaultPaths(env);
   const program = new Command('fusestream-agent')
-    .description('Mounts remote HTTP(S) files as a read-only FUSE filesystem that streams as programs read.\nRuns in the foreground; add files with `fsctl add URL`.')
+    .description('Mounts remote HTTP(S) files as a read-only FUSE filesystem that streams as programs read.\n' +
+      'Runs in the foreground; add files with `fsctl add URL`. Every option can also be set by an\n' +
+      'environment variable (FUSESTREAM_<NAME>) or a key in the config file; flags win over the\n' +
+      `environment, which wins over the config file (${d.configFile}).`)
     .version(version)
-    .addOption(new Option('--mount <dir>', 'mount point').env('FUSESTREAM_MOUNT').default(d.mount).argParser(absolute))
-    .addOption(new Option('--cache-dir <dir>', 'where temp files are kept').env('FUSESTREAM_CACHE_DIR').default(d.cacheDir).argParser(absolute))
-    .addOption(new Option('--state-dir <dir>', 'where state and logs are kept').env('FUSESTREAM_STATE_DIR').default(d.stateDir).argParser(absolute))
-    .addOption(new Option('--socket <path>', 'control socket for fsctl').env('FUSESTREAM_SOCKET').default(d.socket).argParser(absolute))
-    .addOption(new Option('--read-timeout <seconds>', 'fail a waiting read after this long without data from the origin').env('FUSESTREAM_READ_TIMEOUT').default(20).argParser(seconds))
-    .addOption(new Option('--read-max-wait <seconds>', 'fail a waiting read after this long in any case').env('FUSESTREAM_READ_MAX_WAIT').default(300).argParser(seconds))
-    .addOption(new Option('--download-stall <seconds>', 'drop and retry a download connection silent this long').env('FUSESTREAM_DOWNLOAD_STALL').default(10).argParser(seconds))
-    .addOption(new Option('--log-level <level>', 'log level').env('FUSESTREAM_LOG_LEVEL').default('info').choices(LOG_LEVELS))
-    .addOption(new Option('--cache-max-bytes <size>', 'hard limit on cached bytes (e.g. 20G); default: 10 GiB or half the free space at first start, whichever is smaller').env('FUSESTREAM_CACHE_MAX_BYTES').argParser(byteSize))
-    .addOption(new Option('--evict-on-close', 'drop a file\'s cached bytes when its last handle closes').env('FUSESTREAM_EVICT_ON_CLOSE').default(false))
-    .addOption(new Option('--no-resume-downloads', 'do not continue unfinished downloads at start until a program reads them').env('FUSESTREAM_NO_RESUME_DOWNLOADS'))
-    .showHelpAfterError()
-    .parse(argv, { from: 'node' });
-  const o = program.opts<{ mount: string; cacheDir: string; stateDir: string; socket: string; readTimeout: number; readMaxWait: number; downloadStall: number; logLevel: string; cacheMaxBytes?: number | string; evictOnClose: boolean | string; resumeDownloads: boolean }>();
-  // Values from the environment or defaults skip argParser in some paths: normalise here.
-  return {
-    mount: path.resolve(o.mount),
-    cacheDir: path.resolve(o.cacheDir),
-    stateDir: path.resolve(o.stateDir),
-    socket: path.resolve(o.socket),
-    readTimeoutMs: seconds(String(o.readTimeout)) * 1000,
-    readMaxWaitMs: seconds(String(o.readMaxWait)) * 1000,
-    downloadStallMs: seconds(String(o.downloadStall)) * 1000,
-    logLevel: o.logLevel,
-    cacheMaxBytes: o.cacheMaxBytes === undefined ? null : byteSize(String(o.cacheMaxBytes)),
-    evictOnClose: o.evictOnClose === true || o.evictOnClose === 'true' || o.evictOnClose === '1',
-    resumeDownloads: o.resumeDownloads !== false,
-  };
+    .addOption(new Option('--config <file>', 'config file (JSON)').env('FUSESTREAM_CONFIG'))
+    .showHelpAfterError();
+  for (const spec of SPECS) {
+    const flag = spec.negatable === true ? `--no-${spec.name}` : `--${spec.name}${spec.arg !== undefined ? ` ${spec.arg}` : ''}`;
+    const shown = spec.describeDefault ?? String(spec.defaultValue(d));
+    program.addOption(new Option(flag, `${spec.help} [${envName(spec.name)}; default: ${shown}]`));
+  }
+  program.parse(argv, { from: 'node' });
+  const flags: Record<string, unknown> = {};
+  for (const spec of SPECS) {
+    const attr = spec.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (program.getOptionValueSource(attr) === 'cli') flags[spec.name] = program.getOptionValue(attr);
+  }
+  const explicit = program.opts<{ config?: string }>().config;
+  return resolveConfig(flags, env, explicit !== undefined ? path.resolve(explicit) : d.configFile, explicit !== undefined);
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from './agent';
-import { parseAgentConfig } from './config';
+import { checkWritableDirs, ConfigError, EXIT_CONFIG, parseAgentConfig, type ResolvedConfig } from './config';
 import { createLogger } from './log';
 import { checkPrerequisites } from './prerequisites';
 
@@ -16,20 +16,30 @@ function packageVersion (): string {
 
 async function main (): Promise<void> {
   const version = packageVersion();
-  const config = parseAgentConfig(process.argv, version);
-  const log = createLogger(config.logLevel);
-  const exit = (code: number): void => { log.flush(() => process.exit(code)); };
-
-  const missing = await checkPrerequisites(config);
-  if (missing.length > 0) {
-    for (const line of missing) log.fatal(line);
-    process.stderr.write(missing.map(l => `fusestream-agent: ${l}\n`).join(''));
-    return exit(1);
+  let resolved: ResolvedConfig;
+  try {
+    resolved = parseAgentConfig(process.argv, version);
+    await checkWritableDirs(resolved);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // Nothing is mounted or opened yet: one line, and an exit status the service will not restart on.
+    process.stderr.write(`fusestream-agent: invalid configuration: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
   }
+  const { config } = resolved;
+
+  const missing = await checkPrerequisites();
+  if (missing.length > 0) {
+    process.stderr.write(missing.map(l => `fusestream-agent: ${l}\n`).join(''));
+    process.exit(1);
+  }
+
+  const log = createLogger(config.logLevel, config.stateDir);
+  const exit = (code: number): void => { log.flush(() => process.exit(code)); };
 
   let agent: Agent;
   try {
-    agent = await Agent.start(config, log, version);
+    agent = await Agent.start(resolved, log, version);
   } catch (err) {
     const message = (err as Error).message;
     log.fatal({ err }, `cannot start: ${message}`);

@@ -10,6 +10,7 @@ export interface DefaultPaths {
   cacheDir: string;
   stateDir: string;
   socket: string;
+  configFile: string;
 }
 
 export function defaultPaths (env: NodeJS.ProcessEnv = process.env): DefaultPaths {
@@ -21,6 +22,7 @@ export function defaultPaths (env: NodeJS.ProcessEnv = process.env): DefaultPath
       cacheDir: path.join(home, 'Library', 'Caches', 'fusestream'),
       stateDir,
       socket: path.join(stateDir, 'agent.sock'),
+      configFile: path.join(stateDir, 'config.json'),
     };
   }
   const xdg = (name: string, fallback: string): string => {
@@ -34,5 +36,6 @@ export function defaultPaths (env: NodeJS.ProcessEnv = process.env): DefaultPath
     cacheDir: path.join(xdg('XDG_CACHE_HOME', '.cache'), 'fusestream'),
     stateDir,
     socket: runtime !== undefined && path.isAbsolute(runtime) ? path.join(runtime, 'fusestream', 'agent.sock') : path.join(stateDir, 'agent.sock'),
+    configFile: path.join(xdg('XDG_CONFIG_HOME', '.config'), 'fusestream', 'config.json'),
   };
 }

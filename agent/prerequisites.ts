@@ -1,12 +1,10 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
-import type { AgentConfig } from './config';
-
 /**
  * Checks what the agent needs from the machine before it touches anything, and returns one
  * line per missing piece naming the fix (an empty list when all is there).
  */
-export async function checkPrerequisites (_config: AgentConfig): Promise<string[]> {
+export async function checkPrerequisites (): Promise<string[]> {
   const missing: string[] = [];
   try {
     require('fuse-native');

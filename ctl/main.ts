@@ -7,8 +7,12 @@ import {
   Methods, Notifications,
   type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type WaiterSummary,
 } from '../agent/control/protocol';
+import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
+import { logDir } from '../agent/log';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
+import { showLogs } from './logs';
+import { defaultKind, install, renderService, serviceState, uninstall, type ServiceKind } from './service';
 import { watchStatus } from './watch';
 
 /** fsctl's exit codes, as documented in the README. */
@@ -220,6 +224,103 @@ program.command('stop')
     if (json) return printJson({ stopping: true, pid: status.pid });
     process.stdout.write(`stopping the agent (pid ${status.pid}); ${status.mount} will be unmounted\n`);
   }));
+
+/** The configuration an agent started now would use (flags aside): for commands that work without one. */
+function localConfig (json: boolean): ReturnType<typeof resolveConfig> {
+  try {
+    return resolveConfig({}, process.env, defaultPaths().configFile, false);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(EXIT.refused, `invalid configuration: ${err.message}`, json);
+    throw err;
+  }
+}
+
+/** Asks the agent when one runs; null when none answers. */
+async function tryAgent<T> (method: string): Promise<T | null> {
+  try {
+    const client = await AgentClient.connect(globals().socket);
+    try { return await client.call<T>(method); } finally { client.close(); }
+  } catch (err) {
+    if (err instanceof NoAgentError) return null;
+    throw err;
+  }
+}
+
+program.command('config')
+  .description('the effective configuration, and where each value came from (flag, env, config file, default)')
+  .action(async () => {
+    const { json } = globals();
+    const fromAgent = await tryAgent<{ configFile: string | null; options: ConfigLine[] }>(Methods.config);
+    const local = fromAgent === null ? localConfig(json) : null;
+    const result = fromAgent ?? { configFile: local!.configFile, options: describeConfig(local!) };
+    if (json) return printJson({ agentRunning: fromAgent !== null, ...result });
+    if (fromAgent === null) process.stdout.write('no agent is running: this is what one started now would use\n');
+    process.stdout.write(`config file: ${result.configFile ?? `none (${defaultPaths().configFile} does not exist)`}\n`);
+    const t = table(['setting', 'value', 'from', 'environment variable']);
+    for (const o of result.options) t.push([o.key, o.value === null ? '(automatic)' : String(o.value), o.source, o.env]);
+    process.stdout.write(t.toString() + '\n');
+  });
+
+program.command('logs')
+  .description('the agent\'s log, readable (pretty on a terminal; --json for raw lines)')
+  .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+  .option('-n, --lines <n>', 'how many past lines to print', '50')
+  .action(async (opts: { follow?: boolean; lines: string }) => {
+    const { json } = globals();
+    const status = await tryAgent<AgentStatus>(Methods.status);
+    const dir = status?.logDir ?? logDir(localConfig(json).config.stateDir);
+    const n = Number(opts.lines);
+    if (!Number.isInteger(n) || n < 0) fail(EXIT.usage, '--lines takes a whole number', json);
+    try {
+      await showLogs(dir, n, opts.follow === true, json);
+    } catch (err) {
+      fail(EXIT.refused, (err as Error).message, json);
+    }
+  });
+
+const service = program.command('service').description('start the agent at login: a systemd user unit (Linux) or a LaunchAgent (macOS)');
+function serviceCommand (name: 'install' | 'uninstall' | 'status', description: string): Command {
+  return service.command(name)
+    .description(description)
+    .addOption(new Option('--kind <kind>', 'which service manager').choices(['systemd', 'launchd']).default(defaultKind()))
+    .option('--files-only', 'only write or remove the file; do not call systemctl or launchctl');
+}
+async function plan (kind: ServiceKind, json: boolean): Promise<Awaited<ReturnType<typeof renderService>>> {
+  const { config } = localConfig(json);
+  return renderService({ kind, home: process.env.HOME ?? '', env: process.env, mount: config.mount, stateDir: config.stateDir });
+}
+serviceCommand('install', 'render the service file for this machine, write it, enable and start it')
+  .option('--dry-run', 'print the rendered file instead of installing it')
+  .action(async (opts: { kind: ServiceKind; filesOnly?: boolean; dryRun?: boolean }) => {
+    const { json } = globals();
+    const p = await plan(opts.kind, json);
+    if (opts.dryRun === true) return void process.stdout.write(json ? JSON.stringify(p) + '\n' : p.content);
+    const steps = await install(p, opts.filesOnly === true);
+    const failed = steps.find(s => !s.ok);
+    if (json) printJson({ installed: p.target, steps });
+    else process.stdout.write(`wrote ${p.target}\n` + (failed ? '' : opts.filesOnly ? '' : 'the agent is enabled and started; it will start at every login\n'));
+    if (failed) fail(EXIT.refused, `the file is written, but starting it failed: ${failed.detail}`, json);
+  });
+serviceCommand('uninstall', 'stop and disable the service (the agent unmounts), and remove the file')
+  .action(async (opts: { kind: ServiceKind; filesOnly?: boolean }) => {
+    const { json } = globals();
+    const p = await plan(opts.kind, json);
+    const steps = await uninstall(p, opts.filesOnly === true);
+    if (opts.filesOnly !== true) await tryAgent(Methods.shutdown); // an agent started by hand stops too
+    if (json) return printJson({ removed: p.target, steps });
+    process.stdout.write(`removed ${p.target}\n`);
+    for (const s of steps.filter(x => !x.ok)) process.stderr.write(`fsctl: note: ${s.detail}\n`);
+  });
+serviceCommand('status', 'whether the service file is installed, what the service manager says, whether the agent answers')
+  .action(async (opts: { kind: ServiceKind }) => {
+    const { json } = globals();
+    const p = await plan(opts.kind, json);
+    const state = await serviceState(p);
+    const agent = await tryAgent<AgentStatus>(Methods.status);
+    if (json) return printJson({ ...state, agentRunning: agent !== null, pid: agent?.pid ?? null });
+    process.stdout.write(`${opts.kind} service: ${state.installed ? `installed at ${state.file}` : `not installed (would go to ${state.file})`}\n` +
+      `service manager says: ${state.manager}\nagent: ${agent !== null ? `running, pid ${agent.pid}, mount ${agent.mount}` : 'not running'}\n`);
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {

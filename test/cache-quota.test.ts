@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { AgentProcess, hashFile, makeDirs, readRange, run } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 import { waitForFile } from './helpers/wait';
 
 const MiB = 1024 * 1024;

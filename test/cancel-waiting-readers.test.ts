@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { WaiterSummary } from '../agent/control/protocol';
 import { AgentProcess, fsctl, hashFile, run, timeLs, type RunResult } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

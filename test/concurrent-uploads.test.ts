@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentProcess, hashFile, timeLs } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { AgentStatus } from '../agent/control/protocol';
 import { AgentProcess, hashFile } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 
 interface RpcReply { id: unknown; result?: unknown; error?: { code: number; message: string } }
 

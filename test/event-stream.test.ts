@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import type { AgentEvent } from '../agent/control/protocol';
 import { AgentProcess, FSCTL_BIN, fsctl, run } from './helpers/agent';
-import { TestOrigin } from './helpers/origin';
+import { TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { FileSummary } from '../agent/control/protocol';
 import { AgentProcess, readRange } from './helpers/agent';
-import { TestOrigin } from './helpers/origin';
+import { TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { after, describe, it } from 'node:test';
 import { AgentProcess, hashFile, makeDirs, run } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 import { claimedRanges, tempFile } from './helpers/state';
 import { waitForFile } from './helpers/wait';
 

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import type { WaiterSummary } from '../agent/control/protocol';
 import { AgentProcess, makeDirs, run, timeLs } from './helpers/agent';
 import { isMounted, statError } from './helpers/mounts';
-import { TestOrigin } from './helpers/origin';
+import { TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

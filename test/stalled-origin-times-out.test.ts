@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentProcess, readRange, timeLs } from './helpers/agent';
-import { TestOrigin } from './helpers/origin';
+import { TestOrigin } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 const READ_TIMEOUT_S = 3;

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import type { AgentStatus } from '../agent/control/protocol';
 import { StateDb } from '../agent/state/state-db';
 import { AgentProcess, fsctl, hashFile, makeDirs, timeLs } from './helpers/agent';
-import { sha256, TestOrigin } from './helpers/origin';
+import { sha256, TestOrigin } from '../tools/test-origin';
 import { dbPath } from './helpers/state';
 
 describe('the state database', () => {

@@ -10,6 +10,7 @@ import {
 /** What the control methods need of the agent. */
 export interface ControlTarget {
   status (): AgentStatus;
+  effectiveConfig (): unknown;
   addFile (params: AddFileParams): Promise<AddFileResult>;
   removeFile (file: string): Promise<{ removed: string }>;
   listFiles (): FileSummary[];
@@ -88,6 +89,7 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
 
   rpc.addMethod(Methods.ping, raw => { none(raw); return 'pong'; });
   rpc.addMethod(Methods.status, raw => { none(raw); return target.status(); });
+  rpc.addMethod(Methods.config, raw => { none(raw); return target.effectiveConfig(); });
   rpc.addMethod(Methods.shutdown, raw => {
     none(raw);
     target.requestShutdown('asked to stop over the control socket');

@@ -5,6 +5,7 @@
 export const Methods = {
   ping: 'agent.ping',
   status: 'agent.status',
+  config: 'agent.config',
   shutdown: 'agent.shutdown',
   addFile: 'files.add',
   removeFile: 'files.remove',
@@ -120,4 +121,6 @@ export interface AgentStatus {
   databaseCommits: number;
   /** Problems met at start, in words (a corrupt database moved aside, say). */
   problems: string[];
+  /** The folder of the agent's log files. */
+  logDir: string;
 }

@@ -32,3 +32,13 @@ export class OriginChangedError extends FsError {
 export function sameVersion (held: OriginInfo, now: OriginInfo): boolean {
   return held.size === now.size && !validatorsChanged(held, now.etag, now.lastModified);
 }
+
+/**
+ * A URL fit for a log line or an error message: no user info and no query string, since
+ * signed URLs carry their credentials there.
+ */
+export function displayUrl (url: string | URL): string {
+  let u: URL;
+  try { u = typeof url === 'string' ? new URL(url) : url; } catch { return '[invalid URL]'; }
+  return `${u.protocol}//${u.host}${u.pathname}${u.search !== '' ? '?[redacted]' : ''}`;
+}

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from './http-client';
-import type { OriginInfo, RequestHeaders } from './origin-info';
+import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
 
 /**
  * Asks an origin for a file's size, validators and Range support: HEAD first; a one-byte
@@ -17,7 +17,7 @@ export async function probeOrigin (dispatcher: Dispatcher, url: string, headers:
   }
   const headOk = head.statusCode >= 200 && head.statusCode < 300;
   if (!headOk && head.statusCode !== 405 && head.statusCode !== 501 && head.statusCode !== 403) {
-    throw new FsError('EIO', `origin answered HTTP ${head.statusCode} for ${url}`);
+    throw new FsError('EIO', `origin answered HTTP ${head.statusCode} for ${displayUrl(url)}`);
   }
   const headInfo = headOk ? fromHead(head) : null;
   if (headInfo !== null && (headInfo.acceptRanges || headInfo.size === 0)) return headInfo;
@@ -31,16 +31,16 @@ export async function probeOrigin (dispatcher: Dispatcher, url: string, headers:
   dropBody(res);
   if (res.statusCode === 206) {
     const total = /\/(\d+)\s*$/.exec(headerValue(res.headers, 'content-range') ?? '');
-    if (total === null) throw new FsError('EIO', `origin sent no total length in Content-Range for ${url}`);
+    if (total === null) throw new FsError('EIO', `origin sent no total length in Content-Range for ${displayUrl(url)}`);
     return { size: Number(total[1]), acceptRanges: true, ...validators(res) };
   }
   if (res.statusCode === 200) {
     const size = contentLength(res);
-    if (size === null) throw new FsError('EIO', `origin sent no Content-Length for ${url}; fusestream needs the size up front`);
+    if (size === null) throw new FsError('EIO', `origin sent no Content-Length for ${displayUrl(url)}; fusestream needs the size up front`);
     return { size, acceptRanges: false, ...validators(res) };
   }
   if (res.statusCode === 416 && headInfo !== null) return headInfo;
-  throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${url}`);
+  throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${displayUrl(url)}`);
 }
 
 function fromHead (res: OriginResponse): OriginInfo | null {
@@ -61,5 +61,5 @@ export function validators (res: OriginResponse): { etag: string | null; lastMod
 
 function unreachable (url: string, err: unknown): FsError {
   const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  return new FsError('EIO', `origin unreachable: ${url} (${detail})`, { cause: err });
+  return new FsError('EIO', `origin unreachable: ${displayUrl(url)} (${detail})`, { cause: err });
 }

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { FsError, toFsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
-import { ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
+import { displayUrl, ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
 
@@ -137,7 +137,7 @@ export class Downloader {
       dropBody(res);
       if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
       if (res.statusCode === 416) throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
-      throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${url}`);
+      throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${displayUrl(url)}`);
     }
     await this.#stream(res, bodyStart, start, end);
   }

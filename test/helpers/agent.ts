@@ -60,13 +60,19 @@ export class AgentProcess {
     const args = [AGENT_BIN, '--mount', dirs.mount, '--cache-dir', dirs.cacheDir, '--state-dir', dirs.stateDir, '--socket', dirs.socket, ...(opts.args ?? [])];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
     const agent = new AgentProcess(dirs, proc);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`agent not ready after 20 s:\n${agent.stderr}`)), 20_000);
-      proc.stderr!.on('data', () => {
-        if (agent.logLines.some(l => l.msg === 'ready')) { clearTimeout(timer); resolve(); }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`agent not ready after 20 s:\n${agent.stderr}`)), 20_000);
+        proc.stderr!.on('data', () => {
+          if (agent.logLines.some(l => l.msg === 'ready')) { clearTimeout(timer); resolve(); }
+        });
+        void agent.exited.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${agent.stderr}`)); });
       });
-      void agent.exited.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${agent.stderr}`)); });
-    });
+    } catch (err) {
+      // An agent that never became ready must not outlive the test (nor keep its mount).
+      await agent.cleanup();
+      throw err;
+    }
     return agent;
   }
 
@@ -112,10 +118,10 @@ export class AgentProcess {
 export interface RunResult { code: number | null; stdout: Buffer; stderr: string; ms: number }
 
 /** Runs a command as a separate process (never a sync call in this process: see FUSE-NOTES). */
-export function run (cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run (cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
   const began = performance.now();
   return new Promise(resolve => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: opts.cwd });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (b: Buffer) => out.push(b));

@@ -45,8 +45,9 @@ export function sha256 (buf: Buffer): string {
 }
 
 /**
- * The tests' HTTP origin on 127.0.0.1: serves generated files with Range, ETag and
- * Last-Modified, counts the bytes it sends, and injects faults per file.
+ * The project's own HTTP origin on 127.0.0.1, used by the tests, the benchmark and the demo:
+ * serves generated files with Range, ETag and Last-Modified, counts the bytes it sends, and
+ * injects faults per file (throttle, stall, drop, no Range, 5xx, refused HEAD).
  */
 export class TestOrigin {
   readonly #server: http.Server;

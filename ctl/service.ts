@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+/** Repository root as installed: dist/ctl/service.js -> ../.. */
+const ROOT = path.resolve(__dirname, '..', '..');
+const SYSTEMD_UNIT = 'fusestream.service';
+const LAUNCHD_LABEL = 'com.fusestream.agent';
+
+export type ServiceKind = 'systemd' | 'launchd';
+
+export interface ServicePlan {
+  kind: ServiceKind;
+  /** Where the rendered file goes. */
+  target: string;
+  content: string;
+}
+
+export interface RenderInput {
+  kind: ServiceKind;
+  home: string;
+  env: NodeJS.ProcessEnv;
+  mount: string;
+  stateDir: string;
+}
+
+export function defaultKind (): ServiceKind {
+  return process.platform === 'darwin' ? 'launchd' : 'systemd';
+}
+
+/** Renders the service file for this machine: absolute paths of node and of the agent, the user's folders. */
+export async function renderService (input: RenderInput): Promise<ServicePlan> {
+  const values: Record<string, string> = {
+    NODE: process.execPath,
+    AGENT: path.join(ROOT, 'dist', 'agent', 'main.js'),
+    README: path.join(ROOT, 'README.md'),
+    MOUNT: input.mount,
+    PATH: input.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    FUSERMOUNT: await findFusermount(),
+    LOG_DIR: path.join(input.home, 'Library', 'Logs', 'fusestream'),
+  };
+  const template = input.kind === 'systemd' ? path.join(ROOT, 'systemd', SYSTEMD_UNIT) : path.join(ROOT, 'launchd', `${LAUNCHD_LABEL}.plist`);
+  const escape = input.kind === 'launchd' ? xmlEscape : (s: string) => s;
+  const content = (await fs.readFile(template, 'utf8')).replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => escape(values[key] ?? ''));
+  const target = input.kind === 'systemd'
+    ? path.join(input.env.XDG_CONFIG_HOME !== undefined && path.isAbsolute(input.env.XDG_CONFIG_HOME) ? input.env.XDG_CONFIG_HOME : path.join(input.home, '.config'), 'systemd', 'user', SYSTEMD_UNIT)
+    : path.join(input.home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`);
+  return { kind: input.kind, target, content };
+}
+
+export interface StepResult { ok: boolean; detail: string }
+
+/** Runs a service-manager command; a failure is reported, not thrown. */
+async function step (cmd: string, args: string[]): Promise<StepResult> {
+  try {
+    const { stdout } = await execFileAsync(cmd, args, { timeout: 30_000 });
+    return { ok: true, detail: stdout.trim() };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    return { ok: false, detail: `${cmd} ${args.join(' ')}: ${(e.stderr ?? '').trim() || e.message}` };
+  }
+}
+
+/** Writes the file, then (unless filesOnly) enables and starts the service. */
+export async function install (plan: ServicePlan, filesOnly: boolean): Promise<StepResult[]> {
+  await fs.mkdir(path.dirname(plan.target), { recursive: true });
+  // launchd opens its log files itself and gives up if their folder is missing.
+  if (plan.kind === 'launchd') await fs.mkdir(path.join(path.dirname(path.dirname(plan.target)), 'Logs', 'fusestream'), { recursive: true });
+  await fs.writeFile(plan.target, plan.content, { mode: 0o644 });
+  if (filesOnly) return [];
+  if (plan.kind === 'systemd') {
+    const reload = await step('systemctl', ['--user', 'daemon-reload']);
+    return reload.ok ? [reload, await step('systemctl', ['--user', 'enable', '--now', SYSTEMD_UNIT])] : [reload];
+  }
+  return [await step('launchctl', ['bootstrap', `gui/${process.getuid?.() ?? 0}`, plan.target])];
+}
+
+/** Stops and disables the service (the agent unmounts as it stops), then removes the file. */
+export async function uninstall (plan: ServicePlan, filesOnly: boolean): Promise<StepResult[]> {
+  const results: StepResult[] = [];
+  if (!filesOnly) {
+    results.push(plan.kind === 'systemd'
+      ? await step('systemctl', ['--user', 'disable', '--now', SYSTEMD_UNIT])
+      : await step('launchctl', ['bootout', `gui/${process.getuid?.() ?? 0}/${LAUNCHD_LABEL}`]));
+  }
+  await fs.rm(plan.target, { force: true });
+  if (!filesOnly && plan.kind === 'systemd') results.push(await step('systemctl', ['--user', 'daemon-reload']));
+  return results;
+}
+
+export async function serviceState (plan: ServicePlan): Promise<{ installed: boolean; file: string; manager: string }> {
+  const installed = await fs.access(plan.target).then(() => true, () => false);
+  const manager = plan.kind === 'systemd'
+    ? (await step('systemctl', ['--user', 'is-active', SYSTEMD_UNIT])).detail
+    : (await step('launchctl', ['print', `gui/${process.getuid?.() ?? 0}/${LAUNCHD_LABEL}`])).ok ? 'loaded' : 'not loaded';
+  return { installed, file: plan.target, manager };
+}
+
+async function findFusermount (): Promise<string> {
+  for (const p of ['/usr/bin/fusermount', '/bin/fusermount', '/usr/bin/fusermount3']) {
+    if (await fs.access(p).then(() => true, () => false)) return p;
+  }
+  return '/usr/bin/fusermount';
+}
+
+function xmlEscape (s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { AGENT_BIN, FSCTL_BIN, run } from './helpers/agent';
+
+describe('service files: fsctl service', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+  async function freshHome (): Promise<NodeJS.ProcessEnv> {
+    const home = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-home-'));
+    cleanups.push(() => fs.rm(home, { recursive: true, force: true }));
+    return { HOME: home, XDG_CONFIG_HOME: undefined, XDG_STATE_HOME: undefined, XDG_CACHE_HOME: undefined, XDG_RUNTIME_DIR: undefined };
+  }
+
+  const fsctl = (env: NodeJS.ProcessEnv, args: string[]) => run(process.execPath, [FSCTL_BIN, '--socket', '/nonexistent/agent.sock', ...args], { env });
+
+  it('renders a systemd user unit for this machine that systemd-analyze accepts', async t => {
+    const env = await freshHome();
+    const r = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'systemd']);
+    assert.equal(r.code, 0, r.stderr);
+    const unit = r.stdout.toString();
+    assert.match(unit, new RegExp(`^ExecStart=${process.execPath} ${AGENT_BIN.replace('dist/test/../', '')}$`, 'm'));
+    assert.match(unit, /^Restart=on-failure$/m);
+    assert.match(unit, /^RestartPreventExitStatus=78$/m);
+    assert.match(unit, new RegExp(`^ExecStartPre=-\\S*fusermount -uz ${env.HOME}/FuseStream$`, 'm'));
+    assert.doesNotMatch(unit, /\{\{[A-Z_]+\}\}/, 'every field is filled in');
+    const analyze = await run('sh', ['-c', 'command -v systemd-analyze']);
+    if (analyze.code !== 0) return t.skip('systemd-analyze is not installed here (apt-get install systemd to run this check)');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-unit-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    await fs.writeFile(path.join(dir, 'fusestream.service'), unit);
+    // --user needs a running user manager, which CI lacks; system mode checks syntax, directives and executables.
+    const verify = await run('systemd-analyze', ['verify', path.join(dir, 'fusestream.service')]);
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.equal(verify.stderr.trim(), '', 'no warnings');
+  });
+
+  it('renders a LaunchAgent plist: valid XML with the right keys and types', async () => {
+    const env = await freshHome();
+    const r = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'launchd']);
+    assert.equal(r.code, 0, r.stderr);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-plist-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'agent.plist');
+    await fs.writeFile(file, r.stdout);
+    // Python's plistlib is a strict plist parser, and python3 is on every machine this runs on.
+    const parsed = await run('python3', ['-c', `
+import json, plistlib, sys
+with open(sys.argv[1], 'rb') as f: p = plistlib.load(f)
+print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
+    assert.equal(parsed.code, 0, parsed.stderr);
+    const p = JSON.parse(parsed.stdout.toString()) as Record<string, [string, unknown]>;
+    assert.deepEqual(p.Label, ['str', 'com.fusestream.agent']);
+    assert.equal(p.ProgramArguments[0], 'list');
+    assert.deepEqual((p.ProgramArguments[1] as string[])[0], process.execPath);
+    assert.match((p.ProgramArguments[1] as string[])[1], /\/dist\/agent\/main\.js$/);
+    assert.deepEqual(p.RunAtLoad, ['bool', true]);
+    assert.deepEqual(p.KeepAlive, ['dict', { SuccessfulExit: false }]);
+    assert.equal(p.EnvironmentVariables[0], 'dict');
+    assert.match(String(p.StandardErrorPath[1]), new RegExp(`^${env.HOME}/Library/Logs/fusestream/`));
+    assert.deepEqual(p.ThrottleInterval, ['int', 10]);
+  });
+
+  for (const [kind, where] of [['systemd', '.config/systemd/user/fusestream.service'], ['launchd', 'Library/LaunchAgents/com.fusestream.agent.plist']] as const) {
+    it(`installs and uninstalls the ${kind} file into a temporary HOME`, async () => {
+      const env = await freshHome();
+      const target = path.join(env.HOME!, where);
+      const inst = await fsctl(env, ['service', 'install', '--files-only', '--kind', kind]);
+      assert.equal(inst.code, 0, inst.stderr);
+      assert.match(inst.stdout.toString(), new RegExp(`wrote ${target}`));
+      assert.ok((await fs.readFile(target, 'utf8')).includes(process.execPath));
+      const status = JSON.parse((await fsctl(env, ['--json', 'service', 'status', '--kind', kind])).stdout.toString());
+      assert.equal(status.installed, true);
+      assert.equal(status.file, target);
+      assert.equal(status.agentRunning, false);
+      const un = await fsctl(env, ['service', 'uninstall', '--files-only', '--kind', kind]);
+      assert.equal(un.code, 0, un.stderr);
+      await assert.rejects(fs.stat(target), { code: 'ENOENT' });
+    });
+  }
+});
