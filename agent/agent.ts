@@ -19,6 +19,7 @@ import { displayUrl, OriginChangedError, sameVersion, type OriginInfo } from './
 import { probeOrigin } from './origin/probe';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
+import { DownloadSlots } from './store/download-slots';
 import type { StoreObserver, TempFileStore } from './store/temp-file-store';
 
 /** Default quota: this much at most... */
@@ -41,6 +42,7 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
   readonly #dispatcher: Dispatcher = createOriginDispatcher();
+  readonly #slots: DownloadSlots;
   readonly #mount: FuseMount;
   readonly #control: ControlServer;
   readonly #events: EventHub;
@@ -60,6 +62,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.log = log;
     this.version = version;
     this.#db = db;
+    this.#slots = new DownloadSlots(config.maxConnections);
     this.#committer = new RangeCommitter(db, log);
     this.#pool = new StorePool({
       cacheDir: config.cacheDir,
@@ -70,6 +73,9 @@ export class Agent implements FsBackend, ControlTarget {
         readTimeoutMs: config.readTimeoutMs,
         readMaxWaitMs: config.readMaxWaitMs,
         downloadStallMs: config.downloadStallMs,
+        slots: this.#slots,
+        maxDownloadsPerFile: config.maxConnectionsPerFile,
+        fillMaxBytes: config.fillFilesUpTo,
       },
       db,
       committer: this.#committer,
@@ -144,7 +150,7 @@ export class Agent implements FsBackend, ControlTarget {
         await this.#revalidating.get(r.id);
         const entry = this.catalogue.get(r.name);
         if (entry === undefined || this.#stopping !== null) return;
-        (await this.#pool.ensure(entry)).startDownload();
+        (await this.#pool.ensure(entry)).startDownload(true);
         this.log.info({ file: r.name }, 'resuming download');
       })().catch(err => this.log.warn({ err, file: r.name }, 'could not resume download'));
     }
@@ -268,7 +274,8 @@ export class Agent implements FsBackend, ControlTarget {
       ...summary,
       ranges: this.#pool.ranges(entry.id),
       etaSeconds: downloading && rate > 0 ? Math.round((entry.origin.size - summary.presentBytes) / rate) : null,
-      downloadPosition: store?.downloadPosition ?? null,
+      downloadPosition: store?.downloadPositionFor(store.firstMissing(0)) ?? null,
+      connections: { active: store?.activeDownloads ?? 0, peak: store?.peakDownloads ?? 0 },
       origin: { etag: entry.origin.etag, lastModified: entry.origin.lastModified, acceptRanges: entry.origin.acceptRanges },
       addedAt: new Date(entry.addedAt).toISOString(),
     };
@@ -293,7 +300,8 @@ export class Agent implements FsBackend, ControlTarget {
   async prefetch (file: string): Promise<FileSummary> {
     const entry = this.#resolve(file);
     const store = await this.#pool.ensure(entry);
-    if (store.state === 'cancelled' || store.state === 'error') store.resume(); else store.startDownload();
+    if (store.state === 'cancelled' || store.state === 'error') store.resume();
+    store.startDownload(true);
     return this.#summary(entry);
   }
 
@@ -321,7 +329,7 @@ export class Agent implements FsBackend, ControlTarget {
   listWaiters (): WaiterSummary[] {
     const out: WaiterSummary[] = [];
     for (const store of this.#pool.stores()) {
-      for (const w of store.waiters()) out.push({ file: store.source.name, downloadPosition: store.downloadPosition, ...w });
+      for (const w of store.waiters()) out.push({ file: store.source.name, downloadPosition: store.downloadPositionFor(w.offset), ...w });
     }
     return out;
   }
@@ -332,7 +340,7 @@ export class Agent implements FsBackend, ControlTarget {
     let waiters = 0;
     for (const e of this.catalogue.entries()) bytesPresent += this.#pool.presentBytes(e.id);
     for (const store of this.#pool.stores()) {
-      if (store.downloadPosition !== null) activeDownloads++;
+      activeDownloads += store.activeDownloads;
       waiters += store.waiterCount;
     }
     return {
@@ -346,6 +354,7 @@ export class Agent implements FsBackend, ControlTarget {
       activeDownloads,
       waiters,
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
+      connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       databaseCommits: this.#committer.commits,
       problems: this.startupProblems,
       logDir: logDir(this.config.stateDir),

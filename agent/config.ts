@@ -23,6 +23,12 @@ export interface AgentConfig {
   evictOnClose: boolean;
   /** Continue downloads that were running when the agent stopped, without waiting for a reader. */
   resumeDownloads: boolean;
+  /** Origin connections across all files. */
+  maxConnections: number;
+  /** Origin connections one file may use at once. */
+  maxConnectionsPerFile: number;
+  /** Files up to this size are downloaded whole in the background once opened; larger ones as reads ask. */
+  fillFilesUpTo: number;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -83,6 +89,17 @@ export function byteSize (raw: unknown): number {
   return Math.floor(n);
 }
 
+function count (raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new Error(`must be a whole number from 1 to 1024 (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
+/** A size, where 0 turns the feature off. */
+function sizeOrZero (raw: unknown): number {
+  return raw === 0 || raw === '0' ? 0 : byteSize(raw);
+}
+
 function bool (raw: unknown): boolean {
   if (typeof raw === 'boolean') return raw;
   if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true;
@@ -107,6 +124,9 @@ const SPECS: Spec[] = [
   { name: 'cache-max-bytes', attr: 'cacheMaxBytes', arg: '<size>', help: 'hard limit on cached bytes, e.g. 20G', parse: byteSize, defaultValue: () => null, describeDefault: '10 GiB or half the free space at first start, whichever is smaller' },
   { name: 'evict-on-close', attr: 'evictOnClose', help: 'drop a file\'s cached bytes when its last handle closes', parse: bool, defaultValue: () => false },
   { name: 'resume-downloads', attr: 'resumeDownloads', negatable: true, help: 'continue unfinished downloads at start without waiting for a reader', parse: bool, defaultValue: () => true },
+  { name: 'max-connections', attr: 'maxConnections', arg: '<n>', help: 'origin connections across all files (reads waiting go first)', parse: count, defaultValue: () => 32 },
+  { name: 'max-connections-per-file', attr: 'maxConnectionsPerFile', arg: '<n>', help: 'origin connections one file may use at once (seeks far apart each get one)', parse: count, defaultValue: () => 4 },
+  { name: 'fill-files-up-to', attr: 'fillFilesUpTo', arg: '<size>', help: 'download files up to this size whole once opened; larger ones only as far as reads and read-ahead ask', parse: sizeOrZero, defaultValue: () => 1024 ** 3, describeDefault: '1G' },
   { name: 'log-level', attr: 'logLevel', arg: '<level>', help: `log level: ${LOG_LEVELS.join(', ')}`, parse: level, defaultValue: () => 'info' },
 ];
 

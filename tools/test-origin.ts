@@ -54,6 +54,11 @@ export class TestOrigin {
   readonly #files = new Map<string, ServedFile>();
   readonly #sockets = new Set<Socket>();
   readonly #bytesSent = new Map<string, number>();
+  /** Bodies being sent now, per file and in all, and the most there ever were at once. */
+  readonly #active = new Map<string, number>();
+  readonly #maxActive = new Map<string, number>();
+  #activeAll = 0;
+  maxActiveAll = 0;
   readonly requests: Array<{ file: string; method: string; range: string | null; ifRange: string | null }> = [];
   port = 0;
 
@@ -89,6 +94,12 @@ export class TestOrigin {
   bytesSent (name: string): number { return this.#bytesSent.get(name) ?? 0; }
 
   gets (name: string): number { return this.#files.get(name)?.gets ?? 0; }
+
+  /** Most bodies of `name` ever sent at once: the connections a client used in parallel. */
+  maxActive (name: string): number { return this.#maxActive.get(name) ?? 0; }
+
+  /** Bodies of `name` being sent right now. */
+  active (name: string): number { return this.#active.get(name) ?? 0; }
 
   async close (): Promise<void> {
     for (const s of this.#sockets) s.destroy();
@@ -128,7 +139,23 @@ export class TestOrigin {
     if (!f.noLength) headers['content-length'] = end - start;
     res.writeHead(status, headers);
     if (req.method === 'HEAD') return void res.end();
-    await this.#send(name, file, res, start, end);
+    this.#active.set(name, this.active(name) + 1);
+    this.#maxActive.set(name, Math.max(this.maxActive(name), this.active(name)));
+    this.maxActiveAll = Math.max(this.maxActiveAll, ++this.#activeAll);
+    // A body counts until its connection closes or it is complete, whichever comes first.
+    let counted = true;
+    const uncount = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.#active.set(name, this.active(name) - 1);
+      this.#activeAll--;
+    };
+    res.once('close', uncount);
+    try {
+      await this.#send(name, file, res, start, end);
+    } finally {
+      uncount();
+    }
   }
 
   async #send (name: string, file: ServedFile, res: http.ServerResponse, start: number, end: number): Promise<void> {
@@ -139,7 +166,10 @@ export class TestOrigin {
     let closed = false;
     res.on('close', () => { closed = true; });
     while (pos < end && !closed) {
-      if (f.stallAt !== undefined && pos >= f.stallAt) return; // hang forever; close() destroys the socket
+      if (f.stallAt !== undefined && pos >= f.stallAt) { // hang until the client goes (or close() destroys the socket)
+        if (!closed) await new Promise(resolve => res.once('close', resolve));
+        return;
+      }
       if (f.dropAt !== undefined && pos >= f.dropAt && file.drops < (f.dropTimes ?? 1)) {
         file.drops++;
         res.socket?.destroy();

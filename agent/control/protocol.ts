@@ -69,6 +69,8 @@ export interface FileDetails extends FileSummary {
   /** Seconds until complete at the current rate, or null when not downloading. */
   etaSeconds: number | null;
   downloadPosition: number | null;
+  /** Origin connections of this file: open now, and the most ever open at once. */
+  connections: { active: number; peak: number };
   origin: { etag: string | null; lastModified: string | null; acceptRanges: boolean };
   addedAt: string;
 }
@@ -117,6 +119,8 @@ export interface AgentStatus {
   activeDownloads: number;
   waiters: number;
   cache: { usedBytes: number; maxBytes: number };
+  /** Origin connections: open now, the most ever open at once, and the limit. */
+  connections: { active: number; peak: number; max: number };
   /** Range commits to the state database since start. */
   databaseCommits: number;
   /** Problems met at start, in words (a corrupt database moved aside, say). */

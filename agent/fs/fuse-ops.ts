@@ -3,6 +3,13 @@ import type { FuseOps } from 'fuse-native';
 import type { Catalogue, FileEntry } from '../catalogue/catalogue';
 import type { TempFileStore } from '../store/temp-file-store';
 import { EBADF, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, readErrno } from './errno';
+import { ReadAhead } from './read-ahead';
+
+/** An open file: the store it reads, and how it reads (for read-ahead). */
+interface Handle {
+  readonly store: TempFileStore;
+  readonly readAhead: ReadAhead;
+}
 
 /** What the FUSE operations need of the agent. */
 export interface FsBackend {
@@ -28,8 +35,8 @@ export function createFuseOps (backend: FsBackend): FuseOps {
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
   const startedAt = new Date();
-  /** Open handles: FUSE's file handle number -> the store it reads. */
-  const handles = new Map<number, TempFileStore>();
+  /** Open handles by FUSE's file handle number. */
+  const handles = new Map<number, Handle>();
   let nextHandle = 1;
 
   const readOnly = (...args: unknown[]): void => (args[args.length - 1] as (err: number) => void)(EROFS);
@@ -72,21 +79,21 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       if (found.kind === 'dir') return cb(EISDIR);
       backend.openStore(found.entry).then(store => {
         const fh = nextHandle++;
-        handles.set(fh, store);
+        handles.set(fh, { store, readAhead: new ReadAhead() });
         cb(0, fh);
       }, () => cb(EIO));
     },
 
     read (_path, fh, buf, len, pos, cb) {
-      const store = handles.get(fh);
-      if (store === undefined) return cb(EBADF);
-      store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : readErrno(err)));
+      const handle = handles.get(fh);
+      if (handle === undefined) return cb(EBADF);
+      handle.store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : readErrno(err)), handle.readAhead.after(pos, len));
     },
 
     release (_path, fh, cb) {
-      const store = handles.get(fh);
+      const handle = handles.get(fh);
       handles.delete(fh);
-      if (store !== undefined) backend.releaseStore(store);
+      if (handle !== undefined) backend.releaseStore(handle.store);
       cb(0);
     },
 

@@ -10,6 +10,15 @@ import { validators } from '../origin/probe';
  * memory one download holds; writes in between coalesce whatever arrived during the last one.
  */
 const WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/**
+ * A download that has reached its read-ahead bound keeps its connection this long in case
+ * the reader catches up, then drops it (and reconnects when the bound moves), so a paused
+ * player holds no connection, and the origin's idle timeout never turns a pause into errors.
+ */
+const PAUSE_DROP_MS = 3000;
+
+/** Serving a read a program waits on, or filling ahead / in the background. */
+export type DownloadKind = 'demand' | 'fill';
 
 /** What a downloader needs of the store it fills; nothing more, so each can be read alone. */
 export interface DownloadTarget {
@@ -40,29 +49,61 @@ class RetryableStatus extends Error {
 }
 
 /**
- * One streaming download into a store: from the first missing byte to the end of the file,
- * stopping at bytes already present and going on past them, retrying dropped or stalled
- * connections with Range + If-Range so that two versions of the file never mix.
+ * One streaming download into a store, over its claim [position, limit): it fetches the
+ * missing bytes of the claim in order, skipping bytes already present, and ends at the
+ * limit (which the store may pull in when it gives the rest of the claim to a new download
+ * for a far seek). It runs no further ahead than `allowedEnd` (the read-ahead bound), and
+ * retries dropped or stalled connections with Range + If-Range so that two versions of the
+ * file never mix.
  */
 export class Downloader {
+  kind: DownloadKind;
   readonly #target: DownloadTarget;
   readonly #opts: DownloaderOptions;
   readonly #abort = new AbortController();
   /** Cuts a back-off pause short (resume: "retry now"). */
   #skipPause: (() => void) | null = null;
+  /** Wakes a download waiting at its read-ahead bound. */
+  #windowMoved: (() => void) | null = null;
   #position: number;
+  #limit: number;
+  #allowedEnd: number;
   #receivedThisAttempt = 0;
+  /** Monotonic time of this download's last byte on disk (or of its start): the stall clock of the reads it serves. */
+  lastProgressAt = performance.now();
 
-  constructor (target: DownloadTarget, opts: DownloaderOptions, from = 0) {
+  constructor (target: DownloadTarget, opts: DownloaderOptions, kind: DownloadKind, from: number, limit: number, allowedEnd: number) {
     this.#target = target;
     this.#opts = opts;
+    this.kind = kind;
     this.#position = from;
+    this.#limit = limit;
+    this.#allowedEnd = allowedEnd;
   }
 
   /** The offset the download will write next. */
   get position (): number { return this.#position; }
+  /** End (exclusive) of the bytes this download claims. */
+  get limit (): number { return this.#limit; }
+  /** How far ahead it may download: the read-ahead bound. */
+  get allowedEnd (): number { return this.#allowedEnd; }
 
-  abort (): void { this.#abort.abort(); }
+  /** Gives up the claim from `end` on (another download takes it). */
+  setLimit (end: number): void {
+    this.#limit = Math.max(this.#position, Math.min(this.#limit, end));
+  }
+
+  /** Moves the read-ahead bound forward (never back). */
+  allowUpTo (end: number): void {
+    if (end <= this.#allowedEnd) return;
+    this.#allowedEnd = end;
+    this.#windowMoved?.();
+  }
+
+  abort (): void {
+    this.#abort.abort();
+    this.#windowMoved?.();
+  }
 
   /** True while waiting to retry after a failed attempt. */
   get retrying (): boolean { return this.#skipPause !== null; }
@@ -70,14 +111,19 @@ export class Downloader {
   /** Ends a back-off pause now, so the next attempt starts at once. */
   retryNow (): void { this.#skipPause?.(); }
 
-  /** Resolves when no byte is missing from the start offset to the end; rejects with FsError. */
+  /** Resolves when no byte of the claim is missing; rejects with FsError. */
   async run (): Promise<void> {
     const signal = this.#abort.signal;
     let failures = 0;
     for (;;) {
+      if (signal.aborted) throw new FsError('ECANCELED', 'download was cancelled');
       const start = this.#target.firstMissing(this.#position);
-      if (start < 0) return;
+      if (start < 0 || start >= this.#limit) return;
       this.#position = start;
+      if (start >= this.#allowedEnd) {
+        await this.#waitForWindow(Infinity); // paused with no connection open
+        continue;
+      }
       this.#receivedThisAttempt = 0;
       try {
         await this.#attempt(start);
@@ -112,13 +158,27 @@ export class Downloader {
     });
   }
 
+  /** Waits until the read-ahead bound passes the position, at most `ms`; true if it did. */
+  #waitForWindow (ms: number): Promise<boolean> {
+    if (this.#position < this.#allowedEnd || this.#abort.signal.aborted) return Promise.resolve(true);
+    return new Promise(resolve => {
+      const timer = ms === Infinity ? null : setTimeout(() => done(false), ms);
+      const done = (moved: boolean): void => {
+        if (timer !== null) clearTimeout(timer);
+        this.#windowMoved = null;
+        resolve(moved);
+      };
+      this.#windowMoved = () => done(true);
+    });
+  }
+
   async #attempt (start: number): Promise<void> {
     const { origin, url } = this.#opts;
     const size = this.#target.size;
     const headers: RequestHeaders = { ...this.#opts.headers };
     let end = size;
     if (origin.acceptRanges) {
-      end = this.#target.nextPresent(start);
+      end = Math.min(this.#limit, this.#target.nextPresent(start));
       headers.range = `bytes=${start}-${end - 1}`;
       const ifRange = ifRangeValue(origin);
       if (ifRange !== null) headers['if-range'] = ifRange;
@@ -171,10 +231,18 @@ export class Downloader {
     }
   }
 
-  /** Streams the body, dropping bytes before `from` (a 200 to a resumed download) and writing the rest. */
+  /**
+   * Streams the body, dropping bytes before `from` (a 200 to a resumed download) and writing
+   * the rest; stops early, without error, at the claim's limit or when paused too long at
+   * the read-ahead bound.
+   */
   async #stream (res: OriginResponse, bodyStart: number, from: number, end: number): Promise<void> {
     let pos = bodyStart;
-    const writer = new CoalescingWriter(this.#target, from, this.#abort.signal);
+    let stoppedEarly = false;
+    const writer = new CoalescingWriter(this.#target, from, this.#abort.signal, end => {
+      this.lastProgressAt = performance.now();
+      this.#advance(end);
+    });
     try {
       for await (const data of res.body) {
         let chunk = data as Buffer;
@@ -187,21 +255,22 @@ export class Downloader {
         if (pos + chunk.length > end) {
           throw new FsError('EIO', `origin sent more bytes than the ${this.#target.size} it announced`);
         }
-        pos += chunk.length;
-        writer.push(chunk);
-        if (writer.buffered >= WRITE_HIGH_WATER_BYTES) {
-          await writer.drain();
-          this.#advance(writer.position);
+        if (pos + chunk.length > this.#limit) chunk = chunk.subarray(0, Math.max(0, this.#limit - pos));
+        if (chunk.length > 0) {
+          pos += chunk.length;
+          writer.push(chunk);
         }
+        if (pos >= this.#limit) { stoppedEarly = true; break; }
+        if (writer.buffered >= WRITE_HIGH_WATER_BYTES || pos >= this.#allowedEnd) await writer.drain();
+        if (pos >= this.#allowedEnd && !await this.#waitForWindow(PAUSE_DROP_MS)) { stoppedEarly = true; break; }
       }
     } finally {
       // No write may still be running when the attempt ends: the store may close its file next.
       await writer.settle();
-      this.#advance(writer.position);
       dropBody(res);
     }
     await writer.drain();
-    if (pos < end) throw new ShortBody(end - pos);
+    if (pos < end && !stoppedEarly) throw new ShortBody(end - pos);
   }
 
   #advance (to: number): void {
@@ -230,10 +299,14 @@ class CoalescingWriter {
   #running: Promise<void> | null = null;
   #error: unknown = null;
 
-  constructor (target: DownloadTarget, at: number, signal: AbortSignal) {
+  /** Told the new end of what is on disk after each write. */
+  readonly #onWritten: (end: number) => void;
+
+  constructor (target: DownloadTarget, at: number, signal: AbortSignal, onWritten: (end: number) => void) {
     this.#target = target;
     this.#written = at;
     this.#signal = signal;
+    this.#onWritten = onWritten;
   }
 
   get buffered (): number { return this.#pendingBytes; }
@@ -267,6 +340,7 @@ class CoalescingWriter {
         this.#pendingBytes = 0;
         await this.#target.write(chunks, this.#written, length, this.#signal);
         this.#written += length;
+        this.#onWritten(this.#written);
       }
     } catch (err) {
       this.#error = err;

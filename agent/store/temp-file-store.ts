@@ -3,7 +3,8 @@ import { promisify } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
-import { Downloader } from './downloader';
+import type { DownloadSlots, SlotHolder } from './download-slots';
+import { Downloader, type DownloadKind } from './downloader';
 import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
 import { RateMeter } from './rate-meter';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
@@ -16,6 +17,11 @@ const closeFile = promisify(fs.close);
 const writev = promisify(fs.writev);
 
 export type FileState = 'idle' | 'downloading' | 'stalled' | 'complete' | 'cancelled' | 'error';
+
+/** A read this close ahead of a download's position waits for it rather than opening another connection... */
+const REACH_MIN_BYTES = 4 * 1024 * 1024;
+/** ...or as far as that download gets in this long at the file's current rate, if that is further. */
+const REACH_SECONDS = 1;
 
 /** A read's answer: bytes placed in the caller's buffer, or the error to surface. */
 export type ReadCallback = (err: FsError | null, bytes: number) => void;
@@ -37,6 +43,12 @@ export interface StoreOptions {
   readMaxWaitMs: number;
   /** A download attempt whose body goes quiet this long is dropped and retried. */
   downloadStallMs: number;
+  /** Origin connections across all files: demand downloads before read-ahead and fill. */
+  slots: DownloadSlots;
+  /** Origin connections one file may use at once. */
+  maxDownloadsPerFile: number;
+  /** Files up to this size are downloaded whole in the background once opened. */
+  fillMaxBytes: number;
   /** The cache's space limit: every write reserves its bytes first. */
   quota: StoreQuota;
   /** Told of state changes, writes, drops and retries: persistence, logs and status. */
@@ -80,7 +92,14 @@ export class TempFileStore {
   readonly #present = new RangeSet();
   readonly #rate = new RateMeter();
   readonly #waiters: WaiterQueue;
-  #download: Downloader | null = null;
+  /** Running downloads; their claims [position, limit) never overlap. */
+  readonly #downloads = new Set<Downloader>();
+  /** Download the whole file, not only what reads ask for: small files, prefetch, resumed downloads. */
+  #fillAll = false;
+  /** A waiting read found every connection of this file busy with other waiting reads. */
+  #starved = false;
+  /** Downloads stopped but not yet ended: they still count against the per-file limit. */
+  #ending = 0;
   #state: FileState = 'idle';
   #error: FsError | null = null;
   #lastProgressAt = performance.now();
@@ -109,7 +128,12 @@ export class TempFileStore {
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
-      lastProgressAt: () => this.#lastProgressAt,
+      // The serving download's last byte; a read no download serves (yet) goes by the file's
+      // last byte, not its own arrival, so the kernel's retry of a failed read fails at once.
+      lastProgressAt: (offset, end) => {
+        const missing = this.#present.firstMissing(offset, end);
+        return (missing >= 0 ? this.#claimant(missing)?.lastProgressAt : undefined) ?? this.#lastProgressAt;
+      },
     });
     if (this.size === 0) this.#state = 'complete';
   }
@@ -154,7 +178,13 @@ export class TempFileStore {
   get lastError (): FsError | null { return this.#error; }
   get presentBytes (): number { return this.#present.bytes; }
   get waiterCount (): number { return this.#waiters.size; }
-  get downloadPosition (): number | null { return this.#download?.position ?? null; }
+  get activeDownloads (): number { return this.#downloads.size; }
+  /** The most connections this file ever used at once (stopping ones included). */
+  peakDownloads = 0;
+  /** Where the download that will serve `offset` stands, or null when none will. */
+  downloadPositionFor (offset: number): number | null {
+    return this.#claimant(offset)?.position ?? null;
+  }
   /** Download rate over the last few seconds, bytes per second. */
   get bytesPerSecond (): number { return this.#rate.bytesPerSecond; }
   ranges (): Array<[number, number]> { return this.#present.toArray(); }
@@ -165,16 +195,20 @@ export class TempFileStore {
    * it (bounded by the deadlines) and then reads straight into `buf`. `buf` is never touched
    * after `cb` has been called.
    */
-  read (buf: Buffer, len: number, pos: number, cb: ReadCallback, signal?: AbortSignal, pid?: number): void {
+  read (buf: Buffer, len: number, pos: number, cb: ReadCallback, readAheadEnd = 0, signal?: AbortSignal, pid?: number): void {
     if (this.#closing !== null) return cb(new FsError('EIO', `${this.source.name} was closed`), 0);
     if (pos >= this.size || len <= 0) return cb(null, 0);
     this.lastAccessAt = Date.now();
     const end = Math.min(this.size, pos + len);
-    if (this.#present.contains(pos, end)) return this.#readDisk(buf, pos, end - pos, cb);
+    const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
+    if (this.#present.contains(pos, end)) {
+      if (ahead > end) this.#readAhead(end, ahead);
+      return this.#readDisk(buf, pos, end - pos, cb);
+    }
     if (this.#state === 'cancelled' || this.#state === 'error') {
       return cb(new FsError('EIO', `${this.source.name}: ${this.#error?.message ?? this.#state}`), 0);
     }
-    this.startDownload();
+    this.#cover(this.#present.firstMissing(pos, end), ahead, 'demand');
     // Same synchronous turn as the check above: no write can slip in between.
     this.#waiters.add(pos, end, err => {
       if (err !== null) return cb(err, 0);
@@ -183,16 +217,98 @@ export class TempFileStore {
     }, signal, pid);
   }
 
-  /** Starts the download if none runs and bytes are missing; a failed (not cancelled) file is retried. */
-  startDownload (): void {
-    if (this.#download !== null || this.#closing !== null || this.#state === 'cancelled') return;
+  /**
+   * What an open (or prefetch, or a resume at start) asks for: a file no larger than the
+   * fill size, or any file when `all`, is downloaded whole in the background; a larger one
+   * only as reads and their read-ahead ask. A failed (not cancelled) file is tried again.
+   */
+  startDownload (all = false): void {
+    if (this.#closing !== null || this.#state === 'cancelled') return;
+    if (this.#state === 'error') this.#setState(this.#downloads.size > 0 ? 'downloading' : 'idle', null);
+    if (all || this.size <= this.#opts.fillMaxBytes) this.#fillAll = true;
+    if (this.#fillAll) this.#fillNextHole();
+  }
+
+  /** Stops every download and fails every waiting read at once; later reads of missing bytes fail at once. */
+  cancel (reason = 'download cancelled'): void {
+    if (this.#state === 'complete') return;
+    this.#stopDownloads();
+    this.#fail('cancelled', new FsError('ECANCELED', reason));
+  }
+
+  /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
+  resume (): void {
+    if (this.#state === 'cancelled' || this.#state === 'error') this.#setState(this.#downloads.size > 0 ? 'downloading' : 'idle', null);
+    for (const d of this.#downloads) d.retryNow();
+    this.startDownload();
+  }
+
+  /** Read-ahead: starts or extends a fill download for the bytes a sequential reader will want next. */
+  #readAhead (from: number, to: number): void {
+    if (this.#state === 'cancelled' || this.#state === 'error' || this.#closing !== null) return;
+    const missing = this.#present.firstMissing(from, to);
+    if (missing >= 0) this.#cover(missing, to, 'fill');
+  }
+
+  /**
+   * Makes sure a download will bring byte `missing` and run on to `wantEnd`: the download
+   * whose claim holds it, if it will get there soon (within its reach); otherwise a new one
+   * from `missing`, which takes the rest of any claim it lands in. Never two downloads for
+   * one byte.
+   */
+  #cover (missing: number, wantEnd: number, kind: DownloadKind): void {
+    if (this.#closing !== null) return;
     if (this.#discarding !== null) {
-      void this.#discarding.then(() => this.startDownload());
+      void this.#discarding.then(() => this.#cover(missing, wantEnd, kind));
       return;
     }
-    if (this.#present.firstMissing(0, this.size) < 0) return;
-    this.#error = null;
-    this.#lastProgressAt = performance.now();
+    const bound = this.#fillAll ? this.size : wantEnd;
+    const holder = this.#claimant(missing);
+    if (holder !== undefined) {
+      if (kind === 'demand') holder.kind = 'demand';
+      const reach = Math.max(REACH_MIN_BYTES, this.#rate.bytesPerSecond * REACH_SECONDS);
+      // Only a read a program waits on splits a claim; read-ahead rides on the download there.
+      if (kind === 'fill' || missing - holder.position <= reach || !this.source.origin.acceptRanges || this.#spawn(kind, missing, holder.limit, bound) === null) {
+        holder.allowUpTo(bound);
+      } else {
+        holder.setLimit(missing); // a far seek: the new download took the rest of the claim
+      }
+      return;
+    }
+    let limit = this.size;
+    for (const d of this.#downloads) if (d.position > missing && d.position < limit) limit = d.position;
+    this.#spawn(kind, missing, limit, bound);
+  }
+
+  /** The download whose claim holds `offset`. */
+  #claimant (offset: number): Downloader | undefined {
+    for (const d of this.#downloads) if (d.position <= offset && offset < d.limit) return d;
+    return undefined;
+  }
+
+  /** Starts a fill download at the first missing byte no download claims. */
+  #fillNextHole (): void {
+    let pos = this.#present.firstMissing(0, this.size);
+    while (pos >= 0) {
+      const holder = this.#claimant(pos);
+      if (holder === undefined) return this.#cover(pos, this.size, 'fill');
+      pos = this.#present.firstMissing(holder.limit, this.size);
+    }
+  }
+
+  /**
+   * Starts a download over [from, limit), within the per-file and overall connection limits:
+   * a demand download may stop a fill download to get a connection. Null when none can start.
+   */
+  #spawn (kind: DownloadKind, from: number, limit: number, allowedEnd: number): Downloader | null {
+    if (this.#downloads.size + this.#ending >= this.#opts.maxDownloadsPerFile) {
+      // At the limit, a waiting read stops a download no other waiting read needs, and
+      // starts when that one has ended (#downloadEnded runs #continueWork).
+      const victim = kind === 'demand' ? this.#leastNeeded() : undefined;
+      if (victim !== undefined) this.#retire(victim);
+      else this.#starved ||= kind === 'demand'; // or once some waiting read is served
+      return null;
+    }
     const download = new Downloader(this, {
       url: this.source.url,
       headers: this.source.headers,
@@ -200,27 +316,48 @@ export class TempFileStore {
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
       onRetry: (err, delayMs, attempt) => this.#opts.observer?.onRetry?.(this, err, delayMs, attempt),
-    });
-    this.#download = download;
+    }, kind, from, limit, allowedEnd);
+    const slot: SlotHolder = { get kind () { return download.kind; }, needed: () => this.#needed().has(download), preempt: () => this.#retire(download) };
+    if (!this.#opts.slots.acquire(slot)) {
+      this.#opts.slots.whenFree(kind, this.#continueWork);
+      return null;
+    }
+    if (this.#downloads.size === 0) this.#lastProgressAt = performance.now(); // the stall clock starts now
+    this.#downloads.add(download);
+    this.peakDownloads = Math.max(this.peakDownloads, this.#downloads.size + this.#ending);
+    this.#error = null;
     this.#setState('downloading', null);
     download.run().then(
-      () => this.#downloadEnded(download, null),
-      (err: FsError) => this.#downloadEnded(download, err),
+      () => this.#downloadEnded(download, slot, null),
+      (err: FsError) => this.#downloadEnded(download, slot, err),
     );
+    return download;
   }
 
-  /** Stops the download and fails every waiting read at once; later reads of missing bytes fail at once. */
-  cancel (reason = 'download cancelled'): void {
-    if (this.#state === 'complete') return;
-    this.#stopDownload();
-    this.#fail('cancelled', new FsError('ECANCELED', reason));
+  /** A download that may give way to a read a program waits on: a fill one, else one no waiting read needs. */
+  #leastNeeded (): Downloader | undefined {
+    const fill = [...this.#downloads].find(d => d.kind === 'fill');
+    if (fill !== undefined) return fill;
+    const needed = this.#needed();
+    return [...this.#downloads].find(d => !needed.has(d));
   }
 
-  /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
-  resume (): void {
-    if (this.#state === 'cancelled' || this.#state === 'error') this.#setState('idle', null);
-    this.#download?.retryNow();
-    this.startDownload();
+  /** The downloads some waiting read depends on. Only asked when connections run short. */
+  #needed (): Set<Downloader> {
+    const needed = new Set<Downloader>();
+    for (const w of this.#waiters.pending()) {
+      const missing = this.#present.firstMissing(w.offset, w.end);
+      const d = missing >= 0 ? this.#claimant(missing) : undefined;
+      if (d !== undefined) needed.add(d);
+    }
+    return needed;
+  }
+
+  /** Stops one download and frees its claim at once; it counts against the limit until it has ended. */
+  #retire (download: Downloader): void {
+    if (!this.#downloads.delete(download)) return;
+    this.#ending++;
+    download.abort();
   }
 
   /** Fails all waiters, stops the download, and closes the file once no disk I/O is in flight. */
@@ -230,7 +367,8 @@ export class TempFileStore {
   }
 
   async #close (reason: string): Promise<void> {
-    this.#stopDownload();
+    this.#opts.slots.forget(this.#continueWork);
+    this.#stopDownloads();
     this.#waiters.rejectAll(new FsError('EIO', reason));
     await this.#diskIdle();
     await this.#discarding;
@@ -252,7 +390,8 @@ export class TempFileStore {
   }
 
   async #discard (reason: string): Promise<void> {
-    this.#stopDownload();
+    this.#fillAll = false; // dropped bytes are not fetched again until something reads them
+    this.#stopDownloads();
     this.#waiters.rejectAll(new FsError('EIO', reason));
     await this.#diskIdle();
     this.#generation++;
@@ -294,11 +433,9 @@ export class TempFileStore {
     });
   }
 
-  /** Detaches the running download; its end is then ignored and its late writes refused. */
-  #stopDownload (): void {
-    const download = this.#download;
-    this.#download = null;
-    download?.abort();
+  /** Stops every download; their ends are then ignored and their late writes refused. */
+  #stopDownloads (): void {
+    for (const d of [...this.#downloads]) this.#retire(d);
   }
 
   // DownloadTarget: what the downloader may ask of the store.
@@ -339,16 +476,47 @@ export class TempFileStore {
     quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();
-    this.#waiters.wake(written, merged);
+    if (this.#waiters.wake(written, merged) > 0) {
+      // Served reads may free a download for reads still waiting, here or in another file.
+      if (this.#starved) {
+        this.#starved = false;
+        this.#continueWork();
+      }
+      this.#opts.slots.poke();
+    }
     this.#opts.observer?.onWrite?.(this, length);
   }
 
-  #downloadEnded (download: Downloader, err: FsError | null): void {
-    if (this.#download !== download) return; // stopped by cancel or close: they set the state
-    this.#download = null;
-    if (err !== null) this.#fail('error', err);
-    else this.#setState(this.#present.bytes === this.size ? 'complete' : 'idle', null);
+  #downloadEnded (download: Downloader, slot: SlotHolder, err: FsError | null): void {
+    this.#opts.slots.release(slot);
+    const current = this.#downloads.delete(download);
+    if (!current) this.#ending--;
+    if (this.#closing !== null || this.#state === 'cancelled') return;
+    if (current && err !== null) {
+      // The origin failed for good (a 404, a changed file): every download of it would too.
+      this.#stopDownloads();
+      this.#fail('error', err);
+      return;
+    }
+    if (this.#present.bytes === this.size) return this.#setState('complete', null);
+    this.#continueWork();
   }
+
+  /**
+   * Starts what still needs a download: first every waiting read (a new download, or the one
+   * whose claim holds it told to run that far), then the rest of the file if it is being
+   * filled. Runs when a download ends, and when a connection may be had after this file was
+   * refused one.
+   */
+  readonly #continueWork = (): void => {
+    if (this.#closing !== null || this.#state === 'cancelled' || this.#state === 'error' || this.#state === 'complete') return;
+    for (const w of this.#waiters.pending()) {
+      const missing = this.#present.firstMissing(w.offset, w.end);
+      if (missing >= 0) this.#cover(missing, w.end, 'demand');
+    }
+    if (this.#fillAll) this.#fillNextHole();
+    if (this.#downloads.size === 0) this.#setState('idle', null);
+  };
 
   #fail (state: 'cancelled' | 'error', err: FsError): void {
     this.#setState(state, err);

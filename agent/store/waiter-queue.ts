@@ -12,10 +12,12 @@ import type { Span } from './range-set';
  *    that now holds it. Only waiters whose end lies inside the written stretch can have
  *    become complete, and they sit side by side in a list sorted by end offset, so a wake
  *    touches those candidates and nothing else.
- *  - Every waiter has two deadlines, kept by one timer per queue: a stall (the serving
- *    download received no byte for stallMs, counted from its last byte, not from the
- *    waiter's start, so a kernel retry of a failed read-ahead fails at once) and a cap
- *    (maxWaitMs since the waiter came). Either rejects with ETIMEDOUT.
+ *  - Every waiter has two deadlines, kept by one timer per queue: a stall (the download that
+ *    will serve it received no byte for stallMs, counted from that download's last byte, not
+ *    from the waiter's start, so a kernel retry of a failed read-ahead fails at once) and a
+ *    cap (maxWaitMs since the waiter came). Either rejects with ETIMEDOUT. The timer fires
+ *    at the earliest deadline; a firing checks every waiter, which happens about once per
+ *    stall period per download, never per read.
  *  - rejectAll() answers every waiter at once: cancel, download error, close, shutdown.
  */
 
@@ -26,8 +28,8 @@ export interface WaiterQueueOptions {
   stallMs: number;
   /** A waiter fails once it has waited this long, however the download moves. */
   maxWaitMs: number;
-  /** Monotonic time (performance.now()) of the last byte the serving download received. */
-  lastProgressAt: () => number;
+  /** Monotonic time (performance.now()) of the last byte received by the download that will serve [offset, end). */
+  lastProgressAt: (offset: number, end: number) => number;
   now?: () => number;
 }
 
@@ -87,14 +89,15 @@ export class WaiterQueue {
 
   /**
    * Called after [written.start, written.end) landed on disk; `merged` is the present range
-   * that now contains it. Wakes exactly the waiters whose whole range is inside `merged`.
+   * that now contains it. Wakes exactly the waiters whose whole range is inside `merged`;
+   * returns how many it woke.
    */
-  wake (written: Span, merged: Span): void {
-    if (this.#live === 0) return;
+  wake (written: Span, merged: Span): number {
+    if (this.#live === 0) return 0;
     const list = this.#byEnd;
     const lo = firstEndAbove(list, written.start);
     const hi = firstEndAbove(list, merged.end);
-    if (lo >= hi) return;
+    if (lo >= hi) return 0;
     let woken: Waiter[] | null = null;
     let keep = lo;
     for (let i = lo; i < hi; i++) {
@@ -107,10 +110,11 @@ export class WaiterQueue {
       }
     }
     list.splice(keep, hi - keep);
-    if (woken === null) return;
+    if (woken === null) return 0;
     // Settle after the list is consistent again, so a callback may register new waiters.
     for (const w of woken) this.#settle(w, null);
     this.#afterSettle();
+    return woken.length;
   }
 
   /** Fails every waiter at once with `err`. */
@@ -123,14 +127,21 @@ export class WaiterQueue {
     this.#afterSettle();
   }
 
+  /** The ranges still waited for, oldest first. */
+  * pending (): IterableIterator<{ offset: number; end: number }> {
+    for (let i = this.#arrivalHead; i < this.#byArrival.length; i++) {
+      const w = this.#byArrival[i];
+      if (w.cb !== null) yield w;
+    }
+  }
+
   list (): WaiterInfo[] {
     const now = this.#opts.now();
-    const stallAt = this.#opts.lastProgressAt() + this.#opts.stallMs;
     const out: WaiterInfo[] = [];
     for (let i = this.#arrivalHead; i < this.#byArrival.length; i++) {
       const w = this.#byArrival[i];
       if (w.cb === null) continue;
-      const due = Math.min(w.since + this.#opts.maxWaitMs, stallAt);
+      const due = this.#dueAt(w);
       out.push({ offset: w.offset, length: w.end - w.offset, waitedMs: Math.round(now - w.since), deadlineInMs: Math.max(0, Math.round(due - now)), pid: w.pid });
     }
     return out;
@@ -170,15 +181,19 @@ export class WaiterQueue {
     if (this.#byEnd.length > 2 * this.#live + 1024) this.#byEnd = this.#byEnd.filter(w => w.cb !== null);
   }
 
-  /** Keeps one timer at the earliest deadline; adding a waiter never moves it earlier. */
-  #arm (): void {
+  /** When a waiter fails if nothing serves it first: its stall or its cap, whichever is sooner. */
+  #dueAt (w: Waiter): number {
+    return Math.min(w.since + this.#opts.maxWaitMs, this.#opts.lastProgressAt(w.offset, w.end) + this.#opts.stallMs);
+  }
+
+  /** Keeps the one timer at or before `at`; a later deadline never moves it. */
+  #arm (at?: number): void {
     if (this.#live === 0) return this.#disarm();
-    const head = this.#byArrival[this.#arrivalHead];
-    const at = Math.min(head.since + this.#opts.maxWaitMs, this.#opts.lastProgressAt() + this.#opts.stallMs);
-    if (this.#timer !== null && this.#timerAt <= at) return;
+    const due = at ?? this.#dueAt(this.#byArrival[this.#byArrival.length - 1]);
+    if (this.#timer !== null && this.#timerAt <= due) return;
     this.#disarm();
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#onTimer(), Math.max(0, at - this.#opts.now()));
+    this.#timerAt = due;
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(0, due - this.#opts.now()));
   }
 
   #disarm (): void {
@@ -187,28 +202,28 @@ export class WaiterQueue {
     this.#timerAt = Infinity;
   }
 
+  /** Fails every waiter whose stall or cap has passed, then re-arms at the next deadline. */
   #onTimer (): void {
     this.#timer = null;
     this.#timerAt = Infinity;
     const now = this.#opts.now();
-    const idleMs = now - this.#opts.lastProgressAt();
-    if (idleMs >= this.#opts.stallMs) {
-      this.rejectAll(new FsError('ETIMEDOUT', `download stalled: no data from the origin for ${Math.round(idleMs / 1000)} s`));
-      return;
-    }
-    const arrival = this.#byArrival;
-    let expired = false;
-    while (this.#arrivalHead < arrival.length) {
-      const w = arrival[this.#arrivalHead];
-      if (w.cb !== null && w.since + this.#opts.maxWaitMs > now) break;
-      this.#arrivalHead++;
-      if (w.cb !== null) {
-        expired = true;
-        this.#settle(w, new FsError('ETIMEDOUT', `read waited ${Math.round(this.#opts.maxWaitMs / 1000)} s (read-max-wait) for data`));
+    let next = Infinity;
+    const expired: Array<[Waiter, FsError]> = [];
+    for (let i = this.#arrivalHead; i < this.#byArrival.length; i++) {
+      const w = this.#byArrival[i];
+      if (w.cb === null) continue;
+      const idleMs = now - this.#opts.lastProgressAt(w.offset, w.end);
+      if (idleMs >= this.#opts.stallMs) {
+        expired.push([w, new FsError('ETIMEDOUT', `download stalled: no data from the origin for ${Math.round(idleMs / 1000)} s`)]);
+      } else if (now - w.since >= this.#opts.maxWaitMs) {
+        expired.push([w, new FsError('ETIMEDOUT', `read waited ${Math.round(this.#opts.maxWaitMs / 1000)} s (read-max-wait) for data`)]);
+      } else {
+        next = Math.min(next, this.#dueAt(w));
       }
     }
-    if (expired) this.#afterSettle();
-    this.#arm();
+    for (const [w, err] of expired) this.#settle(w, err);
+    if (expired.length > 0) this.#afterSettle();
+    if (this.#live > 0) this.#arm(next);
   }
 }
 
