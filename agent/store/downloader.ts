@@ -7,9 +7,10 @@ import { validators } from '../origin/probe';
 
 /**
  * Bytes received but not yet written that make the downloader wait for the disk. Bounds the
- * memory one download holds; writes in between coalesce whatever arrived during the last one.
+ * memory one download holds (16 downloads hold 16 MiB at most); writes in between coalesce
+ * whatever arrived during the last one.
  */
-const WRITE_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
 /**
  * A download that has reached its read-ahead bound keeps its connection this long in case
  * the reader catches up, then drops it (and reconnects when the bound moves), so a paused

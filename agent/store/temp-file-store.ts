@@ -154,7 +154,7 @@ export class TempFileStore {
         present.truncate(onDisk);
         trimmed = true;
       }
-      if (present.bytes === 0) await ftruncate(fd, 0); // nothing claimed: no stale bytes survive
+      if (present.bytes === 0 && onDisk > 0) await ftruncate(fd, 0); // nothing claimed: no stale bytes survive
       await ftruncate(fd, source.origin.size);
     } catch (err) {
       await closeFile(fd).catch(() => {});
