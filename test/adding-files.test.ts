@@ -1,56 +1,47 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useOriginAndAgent } from './helpers/fixtures';
 import { AgentProcess, fsctl, hashFile, run } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { sha256 } from '../tools/test-origin';
 
 describe('fsctl add and fsctl ls', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
-    agent = await AgentProcess.start();
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
+  const fx = useOriginAndAgent();
 
   it('adds a URL under its decoded last segment and shows it with its size', async () => {
-    const content = origin.add('my video.mp4', 123_457);
-    const r = await fsctl(agent, ['add', origin.url('my video.mp4')]);
+    const content = fx.origin.add('my video.mp4', 123_457);
+    const r = await fsctl(fx.agent, ['add', fx.origin.url('my video.mp4')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.text.trim(), 'my video.mp4');
-    const st = await fs.stat(agent.path('my video.mp4'));
+    const st = await fs.stat(fx.agent.path('my video.mp4'));
     assert.equal(st.size, 123_457);
     assert.equal(st.mode & 0o777, 0o444);
-    assert.equal(await hashFile(agent.path('my video.mp4')), sha256(content));
+    assert.equal(await hashFile(fx.agent.path('my video.mp4')), sha256(content));
   });
 
   it('places a name with "/" in folders the mount shows', async () => {
-    origin.add('clip.bin', 1000);
-    const r = await fsctl(agent, ['add', origin.url('clip.bin'), '--name', 'videos/2026/clip.bin']);
+    fx.origin.add('clip.bin', 1000);
+    const r = await fsctl(fx.agent, ['add', fx.origin.url('clip.bin'), '--name', 'videos/2026/clip.bin']);
     assert.equal(r.code, 0, r.stderr);
-    assert.ok((await fs.stat(agent.path('videos/2026'))).isDirectory());
-    assert.deepEqual(await fs.readdir(agent.path('videos')), ['2026']);
-    assert.deepEqual(await fs.readdir(agent.path('videos/2026')), ['clip.bin']);
+    assert.ok((await fs.stat(fx.agent.path('videos/2026'))).isDirectory());
+    assert.deepEqual(await fs.readdir(fx.agent.path('videos')), ['2026']);
+    assert.deepEqual(await fs.readdir(fx.agent.path('videos/2026')), ['clip.bin']);
   });
 
   it('treats the same URL under the same name as a no-op, and refuses another URL there', async () => {
-    origin.add('same.bin', 10);
-    origin.add('other.bin', 10);
-    assert.equal((await fsctl(agent, ['add', origin.url('same.bin')])).code, 0);
-    const again = await fsctl(agent, ['--json', 'add', origin.url('same.bin')]);
+    fx.origin.add('same.bin', 10);
+    fx.origin.add('other.bin', 10);
+    assert.equal((await fsctl(fx.agent, ['add', fx.origin.url('same.bin')])).code, 0);
+    const again = await fsctl(fx.agent, ['--json', 'add', fx.origin.url('same.bin')]);
     assert.equal(again.code, 0);
     assert.equal(JSON.parse(again.text).added, false);
-    const clash = await fsctl(agent, ['add', origin.url('other.bin'), '--name', 'same.bin']);
+    const clash = await fsctl(fx.agent, ['add', fx.origin.url('other.bin'), '--name', 'same.bin']);
     assert.equal(clash.code, 1);
     assert.match(clash.stderr, /already in the mount for another URL/);
   });
 
   it('refuses bad names with a message naming the problem, and adds nothing', async () => {
-    origin.add('n.bin', 10);
+    fx.origin.add('n.bin', 10);
     const cases: Array<[string, RegExp]> = [
       ['a//b', /empty segment/],
       ['/lead', /empty segment/],
@@ -61,39 +52,39 @@ describe('fsctl add and fsctl ls', () => {
       ['videos', /is a folder/],
     ];
     for (const [name, message] of cases) {
-      const r = await fsctl(agent, ['add', origin.url('n.bin'), '--name', name]);
+      const r = await fsctl(fx.agent, ['add', fx.origin.url('n.bin'), '--name', name]);
       assert.equal(r.code, 1, `${name}: ${r.stderr}`);
       assert.match(r.stderr, message, name);
     }
-    const nul = await agent.rpc('files.add', { url: origin.url('n.bin'), name: 'a\0b' }).catch((e: Error) => e);
+    const nul = await fx.agent.rpc('files.add', { url: fx.origin.url('n.bin'), name: 'a\0b' }).catch((e: Error) => e);
     assert.match(String(nul), /NUL/);
-    const list = await agent.rpc<Array<{ name: string }>>('files.list');
+    const list = await fx.agent.rpc<Array<{ name: string }>>('files.list');
     assert.ok(!list.some(f => f.name.includes('up') || f.name.includes('lead') || f.name.includes('\0')));
   });
 
   it('gives a clear error for an unreachable URL, a 404 and a missing length', async () => {
-    const unreachable = await fsctl(agent, ['add', 'http://127.0.0.1:1/nothing.bin']);
+    const unreachable = await fsctl(fx.agent, ['add', 'http://127.0.0.1:1/nothing.bin']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /origin unreachable/);
-    const missing = await fsctl(agent, ['add', origin.url('not-there.bin')]);
+    const missing = await fsctl(fx.agent, ['add', fx.origin.url('not-there.bin')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /HTTP 404/);
-    origin.add('nolength.bin', 100, { noLength: true, noRange: true });
-    const nolength = await fsctl(agent, ['add', origin.url('nolength.bin')]);
+    fx.origin.add('nolength.bin', 100, { noLength: true, noRange: true });
+    const nolength = await fsctl(fx.agent, ['add', fx.origin.url('nolength.bin')]);
     assert.equal(nolength.code, 1);
     assert.match(nolength.stderr, /Content-Length/);
-    const notHttp = await fsctl(agent, ['add', 'ftp://127.0.0.1/x']);
+    const notHttp = await fsctl(fx.agent, ['add', 'ftp://127.0.0.1/x']);
     assert.equal(notHttp.code, 1);
     assert.match(notHttp.stderr, /only http and https/);
-    const names = (await agent.rpc<Array<{ name: string }>>('files.list')).map(f => f.name);
+    const names = (await fx.agent.rpc<Array<{ name: string }>>('files.list')).map(f => f.name);
     assert.ok(!names.includes('nothing.bin') && !names.includes('not-there.bin') && !names.includes('nolength.bin'));
   });
 
   it('lists every file with size, bytes downloaded and state, in text and JSON', async () => {
-    const text = await fsctl(agent, ['ls']);
+    const text = await fsctl(fx.agent, ['ls']);
     assert.equal(text.code, 0);
     assert.match(text.text, /my video\.mp4.*121 KiB.*100%.*complete/);
-    const json = await fsctl(agent, ['status', '--json']);
+    const json = await fsctl(fx.agent, ['status', '--json']);
     const files = (JSON.parse(json.text) as { files: Array<{ name: string; size: number; presentBytes: number; state: string }> }).files;
     const clip = files.find(f => f.name === 'videos/2026/clip.bin')!;
     assert.equal(clip.size, 1000);
@@ -101,24 +92,24 @@ describe('fsctl add and fsctl ls', () => {
   });
 
   it('refuses every write with EROFS', async () => {
-    const touch = await run('touch', [agent.path('new-file')]);
+    const touch = await run('touch', [fx.agent.path('new-file')]);
     assert.notEqual(touch.code, 0);
     assert.match(touch.stderr, /Read-only file system/);
-    const write = await run('sh', ['-c', `echo x >> "${agent.path('my video.mp4')}"`]);
+    const write = await run('sh', ['-c', `echo x >> "${fx.agent.path('my video.mp4')}"`]);
     assert.match(write.stderr, /Read-only file system/);
-    const rm = await run('rm', ['-f', agent.path('my video.mp4')]);
+    const rm = await run('rm', ['-f', fx.agent.path('my video.mp4')]);
     assert.match(rm.stderr, /Read-only file system/);
   });
 
   it('says in one line how to start the agent when none runs, and exits 3', async () => {
-    const r = await fsctl({ dirs: { ...agent.dirs, socket: `${agent.dirs.dir}/nobody.sock` } } as AgentProcess, ['ls']);
+    const r = await fsctl({ dirs: { ...fx.agent.dirs, socket: `${fx.agent.dirs.dir}/nobody.sock` } } as AgentProcess, ['ls']);
     assert.equal(r.code, 3);
     assert.equal(r.stderr.trim().split('\n').length, 1);
     assert.match(r.stderr, /no fusestream agent is running.*start one with: fusestream-agent --socket/);
   });
 
   it('exits 2 on a usage error', async () => {
-    const r = await fsctl(agent, ['add']);
+    const r = await fsctl(fx.agent, ['add']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /missing required argument/);
   });

@@ -3,7 +3,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { startOriginAndAgent, useCleanups } from './helpers/fixtures';
 import { AgentProcess, hashFile, makeDirs, readRange, run } from './helpers/agent';
 import { sha256, TestOrigin } from '../tools/test-origin';
 import { waitForFile } from './helpers/wait';
@@ -32,16 +33,9 @@ function sampleDiskUsage (dir: string): { stop: () => Promise<number[]> } {
 }
 
 describe('the cache quota', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
-  async function setup (args: string[]): Promise<{ origin: TestOrigin; agent: AgentProcess }> {
-    const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
-    const agent = await AgentProcess.start({ args });
-    cleanups.push(() => agent.cleanup());
-    return { origin, agent };
-  }
+  const setup = (args: string[] = []): ReturnType<typeof startOriginAndAgent> => startOriginAndAgent(cleanup, args);
 
   it('stays under a quota smaller than three files read in turn, and never evicts the open one', async () => {
     const quota = 64 * MiB;
@@ -113,11 +107,11 @@ describe('the cache quota', () => {
     await fs.mkdir(tmpfs);
     const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', tmpfs]);
     if (mounted.code !== 0) return t.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
-    cleanups.push(async () => { await run('umount', ['-l', tmpfs]); });
+    cleanup(async () => { await run('umount', ['-l', tmpfs]); });
     const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
+    cleanup(() => origin.close());
     const agent = await AgentProcess.start({ dirs: { ...dirs, cacheDir: path.join(tmpfs, 'cache') }, args: ['--cache-max-bytes', '1G', '--read-timeout', '2'] });
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     const content = origin.add('huge.bin', 32 * MiB);
     await agent.add(origin.url('huge.bin'));
     const head = await readRange(agent.path('huge.bin'), 0, 4 * MiB, { timeoutMs: 20_000 });

@@ -1,66 +1,58 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { WaiterSummary } from '../agent/control/protocol';
-import { AgentProcess, fsctl, hashFile, run, timeLs, type RunResult } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { lsWhileRunning, useOriginAndAgent } from './helpers/fixtures';
+import { fsctl, hashFile, run, type RunResult } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 
 describe('fsctl waiters and fsctl cancel with readers stuck on a stalled origin', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
   let content: Buffer;
-
-  before(async () => {
-    origin = await TestOrigin.start();
+  const fx = useOriginAndAgent({ args: ['--read-timeout', '60'] }, async ({ origin, agent }) => {
     content = origin.add('stuck.bin', 64 * MiB, { stallAt: 1 * MiB });
-    agent = await AgentProcess.start({ args: ['--read-timeout', '60'] });
     await agent.add(origin.url('stuck.bin'));
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
   });
 
   it('shows each waiting read, fails all 20 within a second on cancel, and resumes byte-exact', async () => {
     const offsets = Array.from({ length: 20 }, (_, i) => 3 * MiB + i * 3 * MiB + i * 8192);
-    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
+    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${fx.agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
     const covered = (ws: WaiterSummary[]): boolean => offsets.every(o => ws.some(w => w.offset <= o && o < w.offset + w.length));
     let waiters: WaiterSummary[] = [];
-    for (let i = 0; i < 200 && !covered(waiters); i++) {
+    for (let i = 0; i < 400 && !covered(waiters); i++) {
       await new Promise(resolve => setTimeout(resolve, 25)); // reads reach the agent in the kernel's own time; there is no event for it
-      waiters = JSON.parse((await fsctl(agent, ['--json', 'waiters'])).text) as WaiterSummary[];
+      waiters = await fx.agent.rpc<WaiterSummary[]>('waiters.list');
     }
-    assert.ok(covered(waiters), 'every reader shows in fsctl waiters');
+    const missing = offsets.filter(o => !waiters.some(w => w.offset <= o && o < w.offset + w.length));
+    assert.deepEqual(missing, [], `readers not in the agent's waiters (it lists ${waiters.map(w => w.offset).join(', ')})`);
+    waiters = JSON.parse((await fsctl(fx.agent, ['--json', 'waiters'])).text) as WaiterSummary[];
+    assert.ok(covered(waiters), 'fsctl waiters --json shows every reader');
     assert.ok(waiters.length >= 20);
     for (const w of waiters) {
       assert.equal(w.file, 'stuck.bin');
       assert.ok(w.length > 0 && w.waitedMs >= 0 && w.deadlineInMs > 0);
     }
-    const human = await fsctl(agent, ['waiters']);
+    const human = await fsctl(fx.agent, ['waiters']);
     for (const o of offsets) {
       const w = waiters.find(x => x.offset <= o && o < x.offset + x.length)!;
       assert.match(human.text, new RegExp(`stuck\\.bin\\s*│\\s*${w.offset}\\s*│\\s*${w.length}\\s*│\\s*\\d`), `row for offset ${w.offset}`);
     }
 
-    let listing = true;
-    const lsTimes: number[] = [];
-    const lsLoop = (async () => { while (listing) lsTimes.push((await timeLs(agent.mount)).ms); })();
+    const ls = lsWhileRunning(fx.agent.mount);
     const began = performance.now();
-    const cancel = await fsctl(agent, ['cancel', 'stuck.bin']);
+    const cancel = await fsctl(fx.agent, ['cancel', 'stuck.bin']);
     assert.equal(cancel.code, 0, cancel.stderr);
     const results = await Promise.all(readers);
     const tookMs = performance.now() - began;
-    listing = false;
-    await lsLoop;
+    const lsTimes = await ls.stop();
 
     for (const r of results) assert.match(r.stderr, /Input\/output error/);
     assert.ok(tookMs < 1000, `readers answered ${tookMs.toFixed(0)} ms after the cancel`);
-    assert.deepEqual(JSON.parse((await fsctl(agent, ['--json', 'waiters'])).text), []);
+    assert.deepEqual(JSON.parse((await fsctl(fx.agent, ['--json', 'waiters'])).text), []);
     assert.ok(lsTimes.length > 0 && Math.max(...lsTimes) < 1000, 'ls -l answered throughout');
 
-    origin.setFaults('stuck.bin', {});
-    assert.equal((await fsctl(agent, ['resume', 'stuck.bin'])).code, 0);
-    assert.equal(await hashFile(agent.path('stuck.bin'), { timeoutMs: 60_000 }), sha256(content));
+    fx.origin.setFaults('stuck.bin', {});
+    assert.equal((await fsctl(fx.agent, ['resume', 'stuck.bin'])).code, 0);
+    assert.equal(await hashFile(fx.agent.path('stuck.bin'), { timeoutMs: 60_000 }), sha256(content));
   });
 });

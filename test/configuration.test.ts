@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
 import { AGENT_BIN, AgentProcess, FSCTL_BIN, makeDirs, run } from './helpers/agent';
 import { isMounted } from './helpers/mounts';
 
@@ -17,8 +18,7 @@ async function localConfig (env: NodeJS.ProcessEnv): Promise<Record<string, Conf
 }
 
 describe('configuration', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   it('takes flags over the environment over the config file over defaults, and says where each came from', async () => {
     const dirs = await makeDirs();
@@ -38,7 +38,7 @@ describe('configuration', () => {
     assert.deepEqual([fromEnv['read-max-wait'].value, fromEnv['read-max-wait'].source], [70, 'config']);
 
     const agent = await AgentProcess.start({ dirs, args: ['--read-timeout', '9'], env: { ...base, FUSESTREAM_READ_TIMEOUT: '8' } });
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     const live = await agent.rpc<{ configFile: string; options: ConfigLine[] }>('agent.config');
     const byKey = Object.fromEntries(live.options.map(o => [o.key, o]));
     assert.deepEqual([byKey['read-timeout'].value, byKey['read-timeout'].source], [9, 'flag']);
@@ -51,7 +51,7 @@ describe('configuration', () => {
 
   it('refuses an invalid configuration with one line naming the key, exit 78, and nothing mounted', async () => {
     const dirs = await makeDirs();
-    cleanups.push(async () => {
+    cleanup(async () => {
       await run('fusermount', ['-uz', dirs.mount]); // only if a case wrongly started an agent
       await fs.rm(dirs.dir, { recursive: true, force: true });
     });

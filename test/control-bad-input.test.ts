@@ -2,10 +2,11 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { AgentStatus } from '../agent/control/protocol';
-import { AgentProcess, hashFile } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { hashFile } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 interface RpcReply { id: unknown; result?: unknown; error?: { code: number; message: string } }
 
@@ -49,20 +50,10 @@ class RawClient {
 }
 
 describe('bad input on the control socket', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
-    agent = await AgentProcess.start();
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
+  const fx = useOriginAndAgent();
 
   it('answers each malformed request with the right JSON-RPC error and a message naming the problem', async () => {
-    const c = await RawClient.connect(agent.dirs.socket);
+    const c = await RawClient.connect(fx.agent.dirs.socket);
     const cases: Array<[string, number, RegExp]> = [
       ['{not json\n', -32700, /Parse error/],
       ['42\n', -32600, /expected an object/],
@@ -96,7 +87,7 @@ describe('bad input on the control socket', () => {
   });
 
   it('closes a connection whose line passes 1 MiB, after saying why', async () => {
-    const c = await RawClient.connect(agent.dirs.socket);
+    const c = await RawClient.connect(fx.agent.dirs.socket);
     c.socket.write('{"jsonrpc":"2.0","id":1,"method":"agent.ping","params":{"pad":"');
     c.socket.write('x'.repeat(1100 * 1024));
     await c.closed;
@@ -105,23 +96,23 @@ describe('bad input on the control socket', () => {
   });
 
   it('survives random bytes, silent clients and half-closed connections, and still serves status and reads', async () => {
-    const junk = await RawClient.connect(agent.dirs.socket);
+    const junk = await RawClient.connect(fx.agent.dirs.socket);
     for (let i = 0; i < 20; i++) junk.socket.write(Buffer.concat([randomBytes(4096), Buffer.from('\n')]));
-    const silent = await RawClient.connect(agent.dirs.socket);
-    const partial = await RawClient.connect(agent.dirs.socket);
+    const silent = await RawClient.connect(fx.agent.dirs.socket);
+    const partial = await RawClient.connect(fx.agent.dirs.socket);
     partial.socket.end('{"jsonrpc":"2.0","id":1,"meth'); // half a request, then half-close
-    const halfClosed = await RawClient.connect(agent.dirs.socket);
+    const halfClosed = await RawClient.connect(fx.agent.dirs.socket);
     halfClosed.socket.end('{"jsonrpc":"2.0","id":9,"method":"agent.ping"}\n');
     await Promise.race([halfClosed.closed, once(halfClosed.socket, 'data')]);
     junk.socket.destroy();
     silent.socket.destroy();
     await partial.closed;
 
-    const status = await agent.rpc<AgentStatus>('agent.status');
+    const status = await fx.agent.rpc<AgentStatus>('agent.status');
     assert.equal(status.mounted, true);
-    const content = origin.add('still-works.bin', 500_000);
-    await agent.add(origin.url('still-works.bin'));
-    assert.equal(await hashFile(agent.path('still-works.bin')), sha256(content));
-    assert.equal(agent.proc.exitCode, null, 'the agent is still running');
+    const content = fx.origin.add('still-works.bin', 500_000);
+    await fx.agent.add(fx.origin.url('still-works.bin'));
+    assert.equal(await hashFile(fx.agent.path('still-works.bin')), sha256(content));
+    assert.equal(fx.agent.proc.exitCode, null, 'the agent is still running');
   });
 });

@@ -1,32 +1,23 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AgentClient } from '../ctl/client';
-import { AgentProcess, hashFile } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { hashFile } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 
 describe('many control clients at once', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
-    agent = await AgentProcess.start();
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
+  const fx = useOriginAndAgent();
 
   it('answers 50 clients x 200 requests while a download runs, and the reads are unaffected', async () => {
-    const content = origin.add('busy.bin', 48 * MiB, { throttle: 24 * MiB });
-    await agent.add(origin.url('busy.bin'));
-    const reading = hashFile(agent.path('busy.bin'), { timeoutMs: 60_000 });
+    const content = fx.origin.add('busy.bin', 48 * MiB, { throttle: 24 * MiB });
+    await fx.agent.add(fx.origin.url('busy.bin'));
+    const reading = hashFile(fx.agent.path('busy.bin'), { timeoutMs: 60_000 });
     const methods = ['agent.status', 'files.list', 'waiters.list', 'agent.ping'];
     const began = performance.now();
     const answered = await Promise.all(Array.from({ length: 50 }, async (_, c) => {
-      const client = await AgentClient.connect(agent.dirs.socket);
+      const client = await AgentClient.connect(fx.agent.dirs.socket);
       let n = 0;
       try {
         for (let i = 0; i < 200; i += 10) {

@@ -1,30 +1,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { AgentEvent } from '../agent/control/protocol';
-import { AgentProcess, FSCTL_BIN, fsctl, run } from './helpers/agent';
-import { TestOrigin } from '../tools/test-origin';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { FSCTL_BIN, fsctl, run } from './helpers/agent';
 
 const MiB = 1024 * 1024;
 
 describe('fsctl events', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
+  const fx = useOriginAndAgent({ args: ['--read-timeout', '2'] }, async ({ origin, agent }) => {
     origin.add('stream.bin', 32 * MiB, { throttle: 4 * MiB, stallAt: 3 * MiB });
-    agent = await AgentProcess.start({ args: ['--read-timeout', '2'] });
     await agent.add(origin.url('stream.bin'));
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
   });
 
   it('reports progress and the state changes of a download that stalls and is cancelled', async () => {
-    const child = spawn(process.execPath, [FSCTL_BIN, '--socket', agent.dirs.socket, '--json', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [FSCTL_BIN, '--socket', fx.agent.dirs.socket, '--json', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
     const subscribed = once(child.stderr, 'data'); // fsctl says so once the agent confirmed the subscription
     const events: AgentEvent[] = [];
     let buffered = '';
@@ -46,11 +37,11 @@ describe('fsctl events', () => {
       waiters.push({ until, resolve: () => { clearTimeout(timer); resolve(); } });
     });
     assert.match(String((await subscribed)[0]), /watching events/);
-    await run('dd', [`if=${agent.path('stream.bin')}`, 'count=0', 'status=none']);
+    await run('dd', [`if=${fx.agent.path('stream.bin')}`, 'count=0', 'status=none']);
     await next(e => e.type === 'state' && e.state === 'downloading', 'downloading');
     await next(e => e.type === 'progress' && e.presentBytes > 0, 'progress');
     await next(e => e.type === 'state' && e.state === 'stalled', 'stalled');
-    assert.equal((await fsctl(agent, ['cancel', 'stream.bin'])).code, 0);
+    assert.equal((await fsctl(fx.agent, ['cancel', 'stream.bin'])).code, 0);
     await next(e => e.type === 'state' && e.state === 'cancelled', 'cancelled');
 
     const progress = events.filter(e => e.type === 'progress');

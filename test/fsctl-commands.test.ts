@@ -1,119 +1,111 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
-import { AgentProcess, fsctl, hashFile, run } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { describe, it } from 'node:test';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { fsctl, hashFile, run } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 import { waitForFile } from './helpers/wait';
 
 const MiB = 1024 * 1024;
 
 describe('every fsctl command against a live agent, in human and --json form', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
   let content: Buffer;
-
-  before(async () => {
-    origin = await TestOrigin.start();
+  const fx = useOriginAndAgent({}, async ({ origin, agent }) => {
     content = origin.add('movie.mkv', 6 * MiB);
     origin.add('other.bin', 2 * MiB);
-    agent = await AgentProcess.start();
     assert.equal((await fsctl(agent, ['add', origin.url('movie.mkv'), '--name', 'films/movie.mkv'])).code, 0);
     assert.equal((await fsctl(agent, ['add', origin.url('other.bin')])).code, 0);
   });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
 
   it('status: a header line and a table; --json the agent and files', async () => {
-    const human = await fsctl(agent, ['status']);
+    const human = await fsctl(fx.agent, ['status']);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.text, new RegExp(`^${agent.mount} \\(mounted\\) · cache .* of .* · up .* · 0 downloading · 0 waiting reads`));
+    assert.match(human.text, new RegExp(`^${fx.agent.mount} \\(mounted\\) · cache .* of .* · up .* · 0 downloading · 0 waiting reads`));
     assert.match(human.text, /films\/movie\.mkv\s*│\s*6\.0 MiB\s*│\s*0%\s*│\s*-\s*│\s*idle/);
     assert.doesNotMatch(human.text, /\x1b\[/, 'no colour when not on a terminal');
-    const json = JSON.parse((await fsctl(agent, ['status', '--json'])).text);
+    const json = JSON.parse((await fsctl(fx.agent, ['status', '--json'])).text);
     assert.equal(json.agent.mounted, true);
     assert.equal(json.files.length, 2);
   });
 
   it('prefetch downloads the whole file with no reader; info shows it in detail', async () => {
-    const pre = await fsctl(agent, ['prefetch', 'films/movie.mkv']);
+    const pre = await fsctl(fx.agent, ['prefetch', 'films/movie.mkv']);
     assert.equal(pre.code, 0, pre.stderr);
     assert.match(pre.text, /prefetching films\/movie\.mkv/);
-    await waitForFile(agent, 'films/movie.mkv', f => f.state === 'complete');
-    const info = await fsctl(agent, ['info', 'films/movie.mkv']);
+    await waitForFile(fx.agent, 'films/movie.mkv', f => f.state === 'complete');
+    const info = await fsctl(fx.agent, ['info', 'films/movie.mkv']);
     assert.match(info.text, /size\s+6\.0 MiB \(6291456 bytes\)/);
     assert.match(info.text, /downloaded\s+6\.0 MiB \(100%\) in 1 range/);
     assert.match(info.text, /etag\s+"/);
-    const json = JSON.parse((await fsctl(agent, ['--json', 'info', 'films/movie.mkv'])).text);
+    const json = JSON.parse((await fsctl(fx.agent, ['--json', 'info', 'films/movie.mkv'])).text);
     assert.deepEqual(json.ranges, [[0, 6 * MiB]]);
     assert.equal(json.origin.acceptRanges, true);
   });
 
   it('takes a path inside the mount wherever it takes a name', async () => {
-    const byPath = await fsctl(agent, ['--json', 'info', `${agent.mount}/films/movie.mkv`]);
+    const byPath = await fsctl(fx.agent, ['--json', 'info', `${fx.agent.mount}/films/movie.mkv`]);
     assert.equal(byPath.code, 0, byPath.stderr);
     assert.equal(JSON.parse(byPath.text).name, 'films/movie.mkv');
-    const outside = await fsctl(agent, ['info', '/etc/passwd']);
+    const outside = await fsctl(fx.agent, ['info', '/etc/passwd']);
     assert.equal(outside.code, 1);
     assert.match(outside.stderr, /not inside the mount/);
-    const missing = await fsctl(agent, ['info', 'nope.bin']);
+    const missing = await fsctl(fx.agent, ['info', 'nope.bin']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no file named nope\.bin/);
   });
 
   it('pin keeps bytes from evict --all; unpin lets them go; evict <file> frees one file', async () => {
-    assert.match((await fsctl(agent, ['pin', 'films/movie.mkv'])).text, /pinned films\/movie\.mkv/);
-    const all = JSON.parse((await fsctl(agent, ['--json', 'evict', '--all'])).text);
+    assert.match((await fsctl(fx.agent, ['pin', 'films/movie.mkv'])).text, /pinned films\/movie\.mkv/);
+    const all = JSON.parse((await fsctl(fx.agent, ['--json', 'evict', '--all'])).text);
     assert.equal(all.freedBytes, 0);
-    assert.equal(JSON.parse((await fsctl(agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 6 * MiB);
-    assert.match((await fsctl(agent, ['unpin', 'films/movie.mkv'])).text, /unpinned/);
-    const one = await fsctl(agent, ['evict', 'films/movie.mkv']);
+    assert.equal(JSON.parse((await fsctl(fx.agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 6 * MiB);
+    assert.match((await fsctl(fx.agent, ['unpin', 'films/movie.mkv'])).text, /unpinned/);
+    const one = await fsctl(fx.agent, ['evict', 'films/movie.mkv']);
     assert.match(one.text, /freed 6\.0 MiB/);
-    assert.equal(JSON.parse((await fsctl(agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 0);
-    assert.equal(await hashFile(agent.path('films/movie.mkv')), sha256(content), 'evicted bytes stream again');
-    const usage = await fsctl(agent, ['evict']);
+    assert.equal(JSON.parse((await fsctl(fx.agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 0);
+    assert.equal(await hashFile(fx.agent.path('films/movie.mkv')), sha256(content), 'evicted bytes stream again');
+    const usage = await fsctl(fx.agent, ['evict']);
     assert.equal(usage.code, 2);
   });
 
   it('cancel fails reads of missing bytes at once until resume', async () => {
-    origin.add('slow.bin', 16 * MiB, { throttle: 2 * MiB });
-    await fsctl(agent, ['add', origin.url('slow.bin')]);
-    assert.match((await fsctl(agent, ['cancel', 'slow.bin'])).text, /cancelled slow\.bin/);
-    const read = await run('dd', [`if=${agent.path('slow.bin')}`, 'bs=64k', 'skip=100', 'count=1', 'status=none'], { timeoutMs: 10_000 });
+    fx.origin.add('slow.bin', 16 * MiB, { throttle: 2 * MiB });
+    await fsctl(fx.agent, ['add', fx.origin.url('slow.bin')]);
+    assert.match((await fsctl(fx.agent, ['cancel', 'slow.bin'])).text, /cancelled slow\.bin/);
+    const read = await run('dd', [`if=${fx.agent.path('slow.bin')}`, 'bs=64k', 'skip=100', 'count=1', 'status=none'], { timeoutMs: 10_000 });
     assert.match(read.stderr, /Input\/output error/);
     assert.ok(read.ms < 2000);
-    origin.setFaults('slow.bin', {});
-    const resumed = JSON.parse((await fsctl(agent, ['--json', 'resume', 'slow.bin'])).text);
+    fx.origin.setFaults('slow.bin', {});
+    const resumed = JSON.parse((await fsctl(fx.agent, ['--json', 'resume', 'slow.bin'])).text);
     assert.equal(resumed.name, 'slow.bin');
-    await waitForFile(agent, 'slow.bin', f => f.state === 'complete');
+    await waitForFile(fx.agent, 'slow.bin', f => f.state === 'complete');
   });
 
   it('waiters says none are waiting, in both forms', async () => {
-    assert.match((await fsctl(agent, ['waiters'])).text, /no reads are waiting/);
-    assert.deepEqual(JSON.parse((await fsctl(agent, ['--json', 'waiters'])).text), []);
+    assert.match((await fsctl(fx.agent, ['waiters'])).text, /no reads are waiting/);
+    assert.deepEqual(JSON.parse((await fsctl(fx.agent, ['--json', 'waiters'])).text), []);
   });
 
   it('rm drops the file: gone from the mount and the list', async () => {
-    const r = await fsctl(agent, ['rm', 'other.bin']);
+    const r = await fsctl(fx.agent, ['rm', 'other.bin']);
     assert.match(r.text, /removed other\.bin/);
-    await assert.rejects(fs.stat(agent.path('other.bin')), { code: 'ENOENT' });
-    const names = JSON.parse((await fsctl(agent, ['--json', 'ls'])).text).files.map((f: { name: string }) => f.name);
+    await assert.rejects(fs.stat(fx.agent.path('other.bin')), { code: 'ENOENT' });
+    const names = JSON.parse((await fsctl(fx.agent, ['--json', 'ls'])).text).files.map((f: { name: string }) => f.name);
     assert.ok(!names.includes('other.bin'));
   });
 
   it('every command has --help', async () => {
     for (const cmd of ['add', 'rm', 'status', 'info', 'cancel', 'resume', 'pin', 'unpin', 'evict', 'prefetch', 'waiters', 'events', 'ping', 'stop']) {
-      const r = await fsctl(agent, [cmd, '--help']);
+      const r = await fsctl(fx.agent, [cmd, '--help']);
       assert.equal(r.code, 0, cmd);
       assert.match(r.text, /^Usage: fsctl /, cmd);
     }
   });
 
   it('ping, then stop: the agent unmounts and exits 0', async () => {
-    assert.deepEqual(JSON.parse((await fsctl(agent, ['--json', 'ping'])).text), { ok: true });
-    const stop = JSON.parse((await fsctl(agent, ['--json', 'stop'])).text);
+    assert.deepEqual(JSON.parse((await fsctl(fx.agent, ['--json', 'ping'])).text), { ok: true });
+    const stop = JSON.parse((await fsctl(fx.agent, ['--json', 'stop'])).text);
     assert.equal(stop.stopping, true);
-    assert.equal(await agent.exited, 0);
+    assert.equal(await fx.agent.exited, 0);
   });
 });

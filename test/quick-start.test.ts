@@ -4,7 +4,8 @@ import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
 import { run } from './helpers/agent';
 import { sha256, TestOrigin } from '../tools/test-origin';
 
@@ -27,8 +28,7 @@ async function quickStartLines (): Promise<string[]> {
 }
 
 describe('the README quick start, as written, in a fresh HOME', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   it('starts the agent on defaults, adds a URL, lists, reads and reports it', async () => {
     const lines = await quickStartLines();
@@ -40,7 +40,7 @@ describe('the README quick start, as written, in a fresh HOME', () => {
     assert.equal(ci.trim().split('\n').pop(), test, '.ci/run ends with exactly the README\'s test command');
 
     const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
+    cleanup(() => origin.close());
     const content = origin.add('videos/talk.mp4', 3 * 1024 * 1024 + 5);
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-qs-'));
     const out = path.join(home, 'copy-of-talk.mp4');
@@ -56,7 +56,7 @@ describe('the README quick start, as written, in a fresh HOME', () => {
       agent.stderr.on('data', (s: string) => { stderr += s; if (/"msg":"ready"/.test(stderr)) resolve(); });
       agent.once('exit', code => reject(new Error(`npm start exited with ${code}: ${stderr}`)));
     });
-    cleanups.push(async () => {
+    cleanup(async () => {
       if (agent.exitCode === null) {
         process.kill(-agent.pid!, 'SIGTERM');
         await once(agent, 'exit');

@@ -1,25 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { startOriginAndAgent, useCleanups } from './helpers/fixtures';
 import type { FileSummary } from '../agent/control/protocol';
 import { MAX_WINDOW } from '../agent/fs/read-ahead';
-import { AgentProcess, hashFile, readRange } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { hashFile, readRange } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 
 describe('random access, shared downloads and read-ahead', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
-  async function setup (args: string[] = []): Promise<{ origin: TestOrigin; agent: AgentProcess }> {
-    const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
-    const agent = await AgentProcess.start({ args });
-    cleanups.push(() => agent.cleanup());
-    return { origin, agent };
-  }
+  const setup = (args: string[] = []): ReturnType<typeof startOriginAndAgent> => startOriginAndAgent(cleanup, args);
 
   it('answers seeks at scattered offsets quickly during a throttled download, and fetches each byte once', async () => {
     const { origin, agent } = await setup();
@@ -59,7 +53,7 @@ describe('random access, shared downloads and read-ahead', () => {
     await agent.add(origin.url('huge.iso'));
     // A reader that reads the first 4 MiB sequentially, then pauses with the file open.
     const reader = spawn('sh', ['-c', 'exec 3<"$1"; dd bs=128k count=32 <&3 >/dev/null 2>&1; echo done; read _', 'r', agent.path('huge.iso')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    cleanups.push(async () => { reader.stdin.end(); if (reader.exitCode === null) await once(reader, 'exit'); });
+    cleanup(async () => { reader.stdin.end(); if (reader.exitCode === null) await once(reader, 'exit'); });
     await once(reader.stdout, 'data');
     const bound = 4 * MiB + MAX_WINDOW + 2 * MiB; // what was read, the largest window, and the kernel's own read-ahead
     let peak = 0;

@@ -1,42 +1,32 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { FileSummary } from '../agent/control/protocol';
-import { AgentProcess, readRange } from './helpers/agent';
-import { TestOrigin } from '../tools/test-origin';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { readRange } from './helpers/agent';
 
 const MiB = 1024 * 1024;
 
 describe('rapid open and close', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
-    agent = await AgentProcess.start();
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
+  const fx = useOriginAndAgent();
 
   it('survives 64 processes opening, reading a little and closing the same file, many times', async () => {
-    const content = origin.add('busy.bin', 8 * MiB, { throttle: 32 * MiB });
-    await agent.add(origin.url('busy.bin'));
-    const fdsBefore = (await fs.readdir(`/proc/${agent.proc.pid}/fd`)).length;
+    const content = fx.origin.add('busy.bin', 8 * MiB, { throttle: 32 * MiB });
+    await fx.agent.add(fx.origin.url('busy.bin'));
+    const fdsBefore = (await fs.readdir(`/proc/${fx.agent.proc.pid}/fd`)).length;
     for (let round = 0; round < 5; round++) {
       const results = await Promise.all(Array.from({ length: 64 }, (_, i) => {
         const offset = ((round * 64 + i) * 65_537) % (content.length - 8192);
-        return readRange(agent.path('busy.bin'), offset, 4096, { timeoutMs: 30_000 }).then(r => ({ r, offset }));
+        return readRange(fx.agent.path('busy.bin'), offset, 4096, { timeoutMs: 30_000 }).then(r => ({ r, offset }));
       }));
       for (const { r, offset } of results) {
         assert.equal(r.code, 0, r.stderr);
         assert.ok(r.stdout.equals(content.subarray(offset, offset + 4096)), `bytes at ${offset}`);
       }
     }
-    const [file] = await agent.rpc<FileSummary[]>('files.list');
+    const [file] = await fx.agent.rpc<FileSummary[]>('files.list');
     assert.equal(file.openHandles, 0, 'every handle was released');
-    const fdsAfter = (await fs.readdir(`/proc/${agent.proc.pid}/fd`)).length;
+    const fdsAfter = (await fs.readdir(`/proc/${fx.agent.proc.pid}/fd`)).length;
     assert.ok(fdsAfter <= fdsBefore + 2, `agent descriptors grew from ${fdsBefore} to ${fdsAfter}`);
   });
 });

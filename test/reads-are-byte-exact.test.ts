@@ -1,47 +1,38 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { AgentProcess, hashFile, readRange } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { describe, it } from 'node:test';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { hashFile, readRange } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 
 describe('files read through the mount are byte-exact', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
-    agent = await AgentProcess.start();
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
-  });
+  const fx = useOriginAndAgent();
 
   for (const [label, size] of [['empty', 0], ['one byte', 1], ['100 KiB', 100 * 1024], ['256 MiB', 256 * MiB]] as const) {
     it(`reads a ${label} file whole`, async () => {
       const name = `whole-${size}.bin`;
-      const content = origin.add(name, size);
-      await agent.add(origin.url(name));
-      assert.equal(await hashFile(agent.path(name), { timeoutMs: 120_000 }), sha256(content));
+      const content = fx.origin.add(name, size);
+      await fx.agent.add(fx.origin.url(name));
+      assert.equal(await hashFile(fx.agent.path(name), { timeoutMs: 120_000 }), sha256(content));
     });
   }
 
   it('answers random-offset reads during a throttled download with the right bytes', async () => {
     const size = 24 * MiB;
-    const content = origin.add('throttled.bin', size, { throttle: 16 * MiB });
-    await agent.add(origin.url('throttled.bin'));
+    const content = fx.origin.add('throttled.bin', size, { throttle: 16 * MiB });
+    await fx.agent.add(fx.origin.url('throttled.bin'));
     // Deterministic "random" offsets, some unaligned, some crossing 128 KiB request boundaries.
     const offsets = Array.from({ length: 24 }, (_, i) => (i * 7_919_333 + 12_345) % (size - 300_000));
     const reads = offsets.map(async offset => {
       const length = 1 + (offset % 250_000);
-      const r = await readRange(agent.path('throttled.bin'), offset, length, { timeoutMs: 30_000 });
+      const r = await readRange(fx.agent.path('throttled.bin'), offset, length, { timeoutMs: 30_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.ok(r.stdout.equals(content.subarray(offset, offset + length)), `bytes at ${offset} (+${length}) differ`);
     });
     await Promise.all(reads);
     // Reading past the end returns nothing rather than an error or garbage.
-    const past = await readRange(agent.path('throttled.bin'), size - 10, 100);
+    const past = await readRange(fx.agent.path('throttled.bin'), size - 10, 100);
     assert.ok(past.stdout.equals(content.subarray(size - 10)));
   });
 });

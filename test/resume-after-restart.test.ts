@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import { after, describe, it } from 'node:test';
-import { AgentProcess, hashFile, makeDirs, run } from './helpers/agent';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
+import { AgentProcess, hashFile, makeDirs, openOnce } from './helpers/agent';
 import { sha256, TestOrigin } from '../tools/test-origin';
 import { claimedRanges, tempFile } from './helpers/state';
 import { waitForFile } from './helpers/wait';
@@ -9,19 +10,18 @@ import { waitForFile } from './helpers/wait';
 const MiB = 1024 * 1024;
 
 describe('partial downloads resume after a restart', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   async function setup (): Promise<{ origin: TestOrigin; dirs: Awaited<ReturnType<typeof makeDirs>> }> {
     const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
+    cleanup(() => origin.close());
     const dirs = await makeDirs();
     return { origin, dirs };
   }
 
   async function start (dirs: Awaited<ReturnType<typeof makeDirs>>, args: string[] = []): Promise<AgentProcess> {
     const agent = await AgentProcess.start({ dirs, args });
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     return agent;
   }
 
@@ -31,7 +31,7 @@ describe('partial downloads resume after a restart', () => {
     const content = origin.add('big.bin', size, { throttle: 8 * MiB });
     const first = await start(dirs);
     await first.add(origin.url('big.bin'));
-    await run('dd', [`if=${first.path('big.bin')}`, 'count=0', 'status=none']); // an open starts the download
+    await openOnce(first.path('big.bin')); // an open starts the download
     await waitForFile(first, 'big.bin', f => f.presentBytes >= 0.3 * size);
     await first.stop('SIGKILL');
     const sentBeforeKill = origin.bytesSent('big.bin');
@@ -52,7 +52,7 @@ describe('partial downloads resume after a restart', () => {
     const content = origin.add('bg.bin', size, { throttle: 16 * MiB });
     const first = await start(dirs);
     await first.add(origin.url('bg.bin'));
-    await run('dd', [`if=${first.path('bg.bin')}`, 'count=0', 'status=none']);
+    await openOnce(first.path('bg.bin'));
     await waitForFile(first, 'bg.bin', f => f.presentBytes >= 8 * MiB);
     assert.equal(await first.stop('SIGTERM'), 0);
 
@@ -70,7 +70,7 @@ describe('partial downloads resume after a restart', () => {
     origin.add('doc.bin', size, { throttle: 16 * MiB });
     const first = await start(dirs, ['--no-resume-downloads']);
     await first.add(origin.url('doc.bin'));
-    await run('dd', [`if=${first.path('doc.bin')}`, 'count=0', 'status=none']);
+    await openOnce(first.path('doc.bin'));
     await waitForFile(first, 'doc.bin', f => f.presentBytes >= 8 * MiB);
     assert.equal(await first.stop('SIGTERM'), 0);
 
@@ -88,7 +88,7 @@ describe('partial downloads resume after a restart', () => {
     await agent.add(origin.url('crash.bin'));
     let checked = 0;
     for (let round = 0; round < 4; round++) {
-      await run('dd', [`if=${agent.path('crash.bin')}`, 'count=0', 'status=none']);
+      await openOnce(agent.path('crash.bin'));
       await new Promise(resolve => setTimeout(resolve, 200 + Math.floor(Math.random() * 900))); // a random point of the download
       await agent.stop('SIGKILL');
       const { id, ranges } = claimedRanges(dirs, 'crash.bin');

@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
 import { AGENT_BIN, FSCTL_BIN, run } from './helpers/agent';
 
 describe('service files: fsctl service', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   async function freshHome (): Promise<NodeJS.ProcessEnv> {
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-home-'));
-    cleanups.push(() => fs.rm(home, { recursive: true, force: true }));
+    cleanup(() => fs.rm(home, { recursive: true, force: true }));
     return { HOME: home, XDG_CONFIG_HOME: undefined, XDG_STATE_HOME: undefined, XDG_CACHE_HOME: undefined, XDG_RUNTIME_DIR: undefined };
   }
 
@@ -30,7 +30,7 @@ describe('service files: fsctl service', () => {
     const analyze = await run('sh', ['-c', 'command -v systemd-analyze']);
     if (analyze.code !== 0) return t.skip('systemd-analyze is not installed here (apt-get install systemd to run this check)');
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-unit-'));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    cleanup(() => fs.rm(dir, { recursive: true, force: true }));
     await fs.writeFile(path.join(dir, 'fusestream.service'), unit);
     // --user needs a running user manager, which CI lacks; system mode checks syntax, directives and executables.
     const verify = await run('systemd-analyze', ['verify', path.join(dir, 'fusestream.service')]);
@@ -43,7 +43,7 @@ describe('service files: fsctl service', () => {
     const r = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'launchd']);
     assert.equal(r.code, 0, r.stderr);
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-plist-'));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    cleanup(() => fs.rm(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'agent.plist');
     await fs.writeFile(file, r.stdout);
     // Python's plistlib is a strict plist parser, and python3 is on every machine this runs on.

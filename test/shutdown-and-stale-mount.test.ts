@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
 import type { WaiterSummary } from '../agent/control/protocol';
 import { AgentProcess, makeDirs, run, timeLs } from './helpers/agent';
 import { isMounted, statError } from './helpers/mounts';
@@ -8,15 +9,14 @@ import { TestOrigin } from '../tools/test-origin';
 const MiB = 1024 * 1024;
 
 describe('stopping the agent', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   it('on SIGTERM fails waiting readers with EIO promptly, unmounts and exits 0', async () => {
     const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
+    cleanup(() => origin.close());
     origin.add('stuck.bin', 16 * MiB, { stallAt: 512 * 1024 });
     const agent = await AgentProcess.start();
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     await agent.add(origin.url('stuck.bin'));
 
     const readers = [2, 5, 9].map(m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 }));
@@ -41,12 +41,12 @@ describe('stopping the agent', () => {
   it('recovers the stale mount a kill -9 left behind at the next start', async () => {
     const dirs = await makeDirs();
     const first = await AgentProcess.start({ dirs });
-    cleanups.push(() => first.cleanup());
+    cleanup(() => first.cleanup());
     await first.stop('SIGKILL');
     assert.match(String(await statError(dirs.mount)), /ENOTCONN|ECONNABORTED/, 'kill -9 leaves a stale mount');
 
     const second = await AgentProcess.start({ dirs });
-    cleanups.push(() => second.cleanup());
+    cleanup(() => second.cleanup());
     assert.equal(await statError(dirs.mount), null);
     const ls = await timeLs(dirs.mount);
     assert.equal(ls.code, 0);
@@ -56,7 +56,7 @@ describe('stopping the agent', () => {
   it('refuses to start a second agent on the same socket', async () => {
     const dirs = await makeDirs();
     const first = await AgentProcess.start({ dirs });
-    cleanups.push(() => first.cleanup());
+    cleanup(() => first.cleanup());
     const other = await makeDirs();
     await assert.rejects(AgentProcess.start({ dirs: { ...other, socket: dirs.socket } }), /already running/);
   });

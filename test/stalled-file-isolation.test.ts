@@ -1,51 +1,43 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { WaiterSummary } from '../agent/control/protocol';
-import { AgentProcess, hashFile, readRange, run, timeLs, type RunResult } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { useOriginAndAgent } from './helpers/fixtures';
+import { hashFile, run, timeLs, type RunResult } from './helpers/agent';
+import { sha256 } from '../tools/test-origin';
 
 const MiB = 1024 * 1024;
 const READERS = 20;
 
 describe('reads stalled on one file never delay anything else', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
-
-  before(async () => {
-    origin = await TestOrigin.start();
+  const fx = useOriginAndAgent({ args: ['--read-timeout', '15'] }, async ({ origin, agent }) => {
     origin.add('stalled.bin', 64 * MiB, { stallAt: 1 * MiB });
-    agent = await AgentProcess.start({ args: ['--read-timeout', '15'] });
     await agent.add(origin.url('stalled.bin'));
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
   });
 
   it('answers a healthy file, a fresh open() and ls -l within a second while 20 reads wait', async () => {
     // 20 separate processes, buffered reads at different offsets past the stall.
     const offsets = Array.from({ length: READERS }, (_, i) => 4 * MiB + i * 2 * MiB + i * 4096);
-    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${agent.path('stalled.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
+    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${fx.agent.path('stalled.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
 
     // Every reader's read must reach the agent rather than queue in the kernel.
     let waiters: WaiterSummary[] = [];
     for (let i = 0; i < 100; i++) {
-      waiters = await agent.rpc<WaiterSummary[]>('waiters.list');
+      waiters = await fx.agent.rpc<WaiterSummary[]>('waiters.list');
       if (offsets.every(o => waiters.some(w => w.offset <= o && o < w.offset + w.length))) break;
       await new Promise(resolve => setTimeout(resolve, 50)); // polling the agent's own list: there is no event to wait on from outside
     }
     for (const o of offsets) assert.ok(waiters.some(w => w.offset <= o && o < w.offset + w.length), `no waiter covers the reader at ${o}`);
     assert.ok(waiters.length >= READERS, `the agent sees ${waiters.length} waiting reads`);
 
-    const healthy = origin.add('healthy.bin', 2 * MiB);
-    await agent.add(origin.url('healthy.bin'));
+    const healthy = fx.origin.add('healthy.bin', 2 * MiB);
+    await fx.agent.add(fx.origin.url('healthy.bin'));
     const h = performance.now();
-    assert.equal(await hashFile(agent.path('healthy.bin'), { timeoutMs: 10_000 }), sha256(healthy));
+    assert.equal(await hashFile(fx.agent.path('healthy.bin'), { timeoutMs: 10_000 }), sha256(healthy));
     const healthyMs = performance.now() - h;
 
-    const opened = await run('dd', [`if=${agent.path('stalled.bin')}`, 'count=0', 'status=none'], { timeoutMs: 10_000 });
+    const opened = await run('dd', [`if=${fx.agent.path('stalled.bin')}`, 'count=0', 'status=none'], { timeoutMs: 10_000 });
     assert.equal(opened.code, 0, opened.stderr);
-    const ls = await timeLs(agent.mount);
+    const ls = await timeLs(fx.agent.mount);
     assert.equal(ls.code, 0);
 
     assert.ok(healthyMs < 1000, `healthy file took ${healthyMs.toFixed(0)} ms`);
@@ -53,7 +45,7 @@ describe('reads stalled on one file never delay anything else', () => {
     assert.ok(ls.ms < 1000, `ls -l took ${ls.ms.toFixed(0)} ms`);
 
     // And the 20 readers are still waiting (not failed early): then they fail cleanly.
-    const stillWaiting = await agent.rpc<WaiterSummary[]>('waiters.list');
+    const stillWaiting = await fx.agent.rpc<WaiterSummary[]>('waiters.list');
     assert.ok(stillWaiting.length >= READERS);
     const results = await Promise.all(readers);
     for (const r of results) assert.match(r.stderr, /Input\/output error/);

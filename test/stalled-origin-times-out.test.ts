@@ -1,48 +1,29 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { AgentProcess, readRange, timeLs } from './helpers/agent';
-import { TestOrigin } from '../tools/test-origin';
+import { describe, it } from 'node:test';
+import { readRange } from './helpers/agent';
+import { lsWhileRunning, useOriginAndAgent } from './helpers/fixtures';
 
 const MiB = 1024 * 1024;
 const READ_TIMEOUT_S = 3;
 
 describe('a stalled origin fails readers within the read timeout', () => {
-  let origin: TestOrigin;
-  let agent: AgentProcess;
   let content: Buffer;
-
-  before(async () => {
-    origin = await TestOrigin.start();
+  const fx = useOriginAndAgent({ args: ['--read-timeout', String(READ_TIMEOUT_S)] }, async ({ origin, agent }) => {
     content = origin.add('stalls.bin', 32 * MiB, { stallAt: 8 * MiB });
-    agent = await AgentProcess.start({ args: ['--read-timeout', String(READ_TIMEOUT_S)] });
     await agent.add(origin.url('stalls.bin'));
-  });
-  after(async () => {
-    await agent?.cleanup();
-    await origin?.close();
   });
 
   it('serves bytes below the stall, fails a read past it with EIO in time, and keeps ls -l fast', async () => {
-    const below = await readRange(agent.path('stalls.bin'), 1 * MiB, 2 * MiB, { timeoutMs: 20_000 });
+    const below = await readRange(fx.agent.path('stalls.bin'), 1 * MiB, 2 * MiB, { timeoutMs: 20_000 });
     assert.equal(below.code, 0, below.stderr);
     assert.ok(below.stdout.equals(content.subarray(1 * MiB, 3 * MiB)));
 
-    let reading = true;
-    const lsTimes: number[] = [];
-    const lsLoop = (async () => {
-      while (reading) {
-        const ls = await timeLs(agent.mount);
-        assert.equal(ls.code, 0);
-        assert.match(ls.text, /stalls\.bin/);
-        lsTimes.push(ls.ms);
-      }
-    })();
+    const ls = lsWhileRunning(fx.agent.mount, text => assert.match(text, /stalls\.bin/));
 
     const began = performance.now();
-    const past = await readRange(agent.path('stalls.bin'), 12 * MiB, 64 * 1024, { timeoutMs: 60_000 });
+    const past = await readRange(fx.agent.path('stalls.bin'), 12 * MiB, 64 * 1024, { timeoutMs: 60_000 });
     const tookS = (performance.now() - began) / 1000;
-    reading = false;
-    await lsLoop;
+    const lsTimes = await ls.stop();
 
     assert.notEqual(past.code, 0, 'the read past the stall must fail');
     assert.match(past.stderr, /Input\/output error/);
@@ -51,7 +32,7 @@ describe('a stalled origin fails readers within the read timeout', () => {
     assert.ok(Math.max(...lsTimes) < 1000, `ls -l took up to ${Math.max(...lsTimes).toFixed(0)} ms while the read waited`);
 
     // Bytes already on disk stay readable after the stall failed a reader.
-    const again = await readRange(agent.path('stalls.bin'), 0, 4096, { timeoutMs: 10_000 });
+    const again = await readRange(fx.agent.path('stalls.bin'), 0, 4096, { timeoutMs: 10_000 });
     assert.ok(again.stdout.equals(content.subarray(0, 4096)));
   });
 });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import Database from 'better-sqlite3';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useCleanups } from './helpers/fixtures';
 import type { AgentStatus } from '../agent/control/protocol';
 import { StateDb } from '../agent/state/state-db';
 import { AgentProcess, fsctl, hashFile, makeDirs, timeLs } from './helpers/agent';
@@ -9,12 +10,11 @@ import { sha256, TestOrigin } from '../tools/test-origin';
 import { dbPath } from './helpers/state';
 
 describe('the state database', () => {
-  const cleanups: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of cleanups.reverse()) await c(); });
+  const cleanup = useCleanups();
 
   it('is owner-only and in WAL mode', async () => {
     const agent = await AgentProcess.start();
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     const st = await fs.stat(dbPath(agent.dirs));
     assert.equal(st.mode & 0o777, 0o600);
     assert.ok(await fs.stat(`${dbPath(agent.dirs)}-wal`));
@@ -25,9 +25,9 @@ describe('the state database', () => {
     await fs.mkdir(dirs.stateDir, { recursive: true });
     await fs.writeFile(dbPath(dirs), 'this is not a database, just bytes a crash left behind'.repeat(200));
     const origin = await TestOrigin.start();
-    cleanups.push(() => origin.close());
+    cleanup(() => origin.close());
     const agent = await AgentProcess.start({ dirs });
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
 
     const errors = agent.logLines.filter(l => (l.level as number) >= 50);
     assert.equal(errors.length, 1, 'one clear log line');
@@ -63,7 +63,7 @@ describe('the state database', () => {
     const began = performance.now();
     const agent = await AgentProcess.start({ dirs });
     const readyMs = performance.now() - began;
-    cleanups.push(() => agent.cleanup());
+    cleanup(() => agent.cleanup());
     const ls = await timeLs(agent.mount);
     const entries = ls.text.split('\n').filter(l => / file-\d+\.bin$| folder-\d+$/.test(l));
     process.stdout.write(`# start-up with 10,000 files: process start to mount ready ${readyMs.toFixed(0)} ms; ls -l of the root ${ls.ms.toFixed(0)} ms\n`);

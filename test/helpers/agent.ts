@@ -145,6 +145,12 @@ export function readRange (file: string, offset: number, length: number, opts: {
   return run('dd', [`if=${file}`, 'bs=65536', `skip=${offset}`, `count=${length}`, 'iflag=skip_bytes,count_bytes', 'status=none'], opts);
 }
 
+/** Opens a file and closes it at once, in a child process: the open starts its download. */
+export async function openOnce (file: string): Promise<void> {
+  const r = await run('dd', [`if=${file}`, 'count=0', 'status=none'], { timeoutMs: 10_000 });
+  if (r.code !== 0) throw new Error(`opening ${file} failed: ${r.stderr}`);
+}
+
 /** sha256 of a whole file, read by a child process. */
 export async function hashFile (file: string, opts: { timeoutMs?: number } = {}): Promise<string> {
   const r = await run('sha256sum', [file], opts);
