@@ -3,6 +3,13 @@ import { FsError } from '../errors';
 
 /** While the quota cannot be met, check again this often even if nothing says space freed. */
 const RECHECK_MS = 2000;
+/**
+ * Share of the quota kept free for what the filesystem spends besides file data: the cache
+ * folder's own blocks and the extent blocks of fragmented sparse files, which `du` counts.
+ */
+const FS_OVERHEAD_SHARE = 0.01;
+const FS_OVERHEAD_MIN = 64 * 1024;
+const FS_OVERHEAD_MAX = 16 * 1024 * 1024;
 
 /**
  * Frees cache space: drops the least recently read data of files that are not open and not
@@ -28,8 +35,12 @@ export class CacheQuota {
   #changed: Array<() => void> = [];
   #diskFullLogged = false;
 
+  /** What file data may take: the quota less the filesystem's overhead. */
+  readonly #dataLimit: number;
+
   constructor (maxBytes: number, evict: Evictor, log: Logger) {
     this.maxBytes = maxBytes;
+    this.#dataLimit = maxBytes - Math.min(FS_OVERHEAD_MAX, Math.max(FS_OVERHEAD_MIN, Math.floor(maxBytes * FS_OVERHEAD_SHARE)));
     this.#evict = evict;
     this.#log = log;
   }
@@ -50,7 +61,7 @@ export class CacheQuota {
   async reserve (id: string, bytes: number, signal: AbortSignal): Promise<void> {
     for (;;) {
       if (signal.aborted) throw new FsError('ECANCELED', 'download stopped while waiting for cache space');
-      const over = this.#used + bytes - this.maxBytes;
+      const over = this.#used + bytes - this.#dataLimit;
       if (over <= 0) break;
       if (await this.#evict(over, id) > 0) continue;
       await this.#waitForChange(signal);
