@@ -61,10 +61,16 @@ export class TestOrigin {
   maxActiveAll = 0;
   readonly requests: Array<{ file: string; method: string; range: string | null; ifRange: string | null }> = [];
   port = 0;
+  /** TCP connections accepted since start: shows whether clients keep connections alive. */
+  connections = 0;
 
   private constructor () {
     this.#server = http.createServer((req, res) => { void this.#handle(req, res); });
-    this.#server.on('connection', s => { this.#sockets.add(s); s.on('close', () => this.#sockets.delete(s)); });
+    this.#server.on('connection', s => {
+      this.connections++;
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
   }
 
   static async start (): Promise<TestOrigin> {
