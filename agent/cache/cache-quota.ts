@@ -3,6 +3,10 @@ import { FsError } from '../errors';
 
 /** While the quota cannot be met, check again this often even if nothing says space freed. */
 const RECHECK_MS = 2000;
+/** A full disk counts as over once writes have gone this long without ENOSPC (several downloads may flap at the edge). */
+const DISK_FULL_QUIET_MS = 5000;
+/** The full-disk error is logged at most this often. */
+const DISK_FULL_LOG_EVERY_MS = 60_000;
 /**
  * Share of the quota kept free for what the filesystem spends besides file data: the cache
  * folder's own blocks and the extent blocks of fragmented sparse files, which `du` counts.
@@ -33,7 +37,9 @@ export class CacheQuota {
   readonly #reserved = new Map<string, number>();
   #used = 0;
   #changed: Array<() => void> = [];
-  #diskFullLogged = false;
+  /** When the disk last answered ENOSPC, while a full-disk episode lasts. */
+  #diskFullAt: number | null = null;
+  #diskFullLoggedAt = -Infinity;
 
   /** What file data may take: the quota less the filesystem's overhead. */
   readonly #dataLimit: number;
@@ -80,18 +86,21 @@ export class CacheQuota {
 
   /** The disk itself is full: log once, try to evict, else wait for a change or a while. */
   async waitForDiskSpace (id: string, bytes: number, signal: AbortSignal): Promise<void> {
-    if (!this.#diskFullLogged) {
-      this.#diskFullLogged = true;
+    const now = Date.now();
+    if (this.#diskFullAt === null && now - this.#diskFullLoggedAt >= DISK_FULL_LOG_EVERY_MS) {
+      this.#diskFullLoggedAt = now;
       this.#log.error('the cache disk is full (ENOSPC); downloads are paused until space frees');
     }
+    this.#diskFullAt = now;
     if (await this.#evict(bytes, id) > 0) return;
     await this.#waitForChange(signal);
   }
 
-  /** A write succeeded after a full disk: the next ENOSPC is logged again. */
+  /** A write succeeded: once writes have gone a while without ENOSPC, the full-disk episode is over. */
   diskWritable (): void {
-    if (this.#diskFullLogged) this.#log.info('cache disk has space again; downloads resume');
-    this.#diskFullLogged = false;
+    if (this.#diskFullAt === null || Date.now() - this.#diskFullAt < DISK_FULL_QUIET_MS) return;
+    this.#diskFullAt = null;
+    this.#log.info('cache disk has space again; downloads resume');
   }
 
   /** Something may have become evictable (a file closed or was unpinned): waiting writes look again. */
