@@ -89,7 +89,7 @@ export class TempFileStore {
   readonly size: number;
   readonly #fd: number;
   readonly #opts: StoreOptions;
-  readonly #present = new RangeSet();
+  readonly #present: RangeSet;
   readonly #rate = new RateMeter();
   readonly #waiters: WaiterQueue;
   /** Running downloads; their claims [position, limit) never overlap. */
@@ -118,7 +118,8 @@ export class TempFileStore {
   /** Set when the ranges claimed at creation were more than the temp file holds. */
   readonly trimmedAtCreate: boolean;
 
-  private constructor (source: StoreSource, path: string, fd: number, opts: StoreOptions, trimmed: boolean) {
+  private constructor (source: StoreSource, path: string, fd: number, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
+    this.#present = present;
     this.trimmedAtCreate = trimmed;
     this.source = source;
     this.path = path;
@@ -135,7 +136,6 @@ export class TempFileStore {
         return (missing >= 0 ? this.#claimant(missing)?.lastProgressAt : undefined) ?? this.#lastProgressAt;
       },
     });
-    if (this.size === 0) this.#state = 'complete';
   }
 
   /**
@@ -160,9 +160,8 @@ export class TempFileStore {
       await closeFile(fd).catch(() => {});
       throw err;
     }
-    const store = new TempFileStore(source, path, fd, opts, trimmed);
-    for (const [s, e] of present.toArray()) store.#present.add(s, e);
-    if (store.#present.bytes === store.size) store.#state = 'complete';
+    const store = new TempFileStore(source, path, fd, opts, present, trimmed);
+    if (present.bytes === store.size) store.#state = 'complete';
     return store;
   }
 
