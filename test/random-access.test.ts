@@ -62,7 +62,7 @@ describe('random access, shared downloads and read-ahead', () => {
       const [f] = (await agent.rpc<FileSummary[]>('files.list'));
       peak = Math.max(peak, f.presentBytes);
       if (performance.now() - began > 3500 && origin.active('huge.iso') === 0) break;
-      await new Promise(resolve => setTimeout(resolve, 100));
+      await new Promise(resolve => setTimeout(resolve, 100)); // a sampling interval, not a wait for an event
     }
     assert.ok(peak <= bound, `downloaded ${(peak / MiB).toFixed(1)} MiB ahead of a reader at 4 MiB (bound ${(bound / MiB).toFixed(0)} MiB)`);
     assert.ok(peak >= 4 * MiB);
