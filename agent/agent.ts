@@ -137,7 +137,7 @@ export class Agent implements FsBackend, ControlTarget {
       err => this.log.warn({ err }, 'could not sweep the cache dir'),
     );
     for (const r of records) {
-      const present = r.ranges.reduce((n, [s, e]) => n + e - s, 0);
+      const present = this.#pool.presentBytes(r.id);
       if (present === 0 || present >= r.origin.size) continue;
       // Bytes from an earlier run: make sure the origin still serves that version before use.
       const check = this.#revalidate(r.name).finally(() => this.#revalidating.delete(r.id));

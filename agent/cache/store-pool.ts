@@ -9,10 +9,6 @@ import type { RangeCommitter } from '../state/range-committer';
 import type { StateDb } from '../state/state-db';
 import { CacheQuota } from './cache-quota';
 
-function restingBlocks (r: Resting | undefined): number {
-  return r === undefined ? 0 : r.ranges.reduce((n, [s, e]) => n + rangeBlockBytes(s, e), 0);
-}
-
 export interface PoolOptions {
   cacheDir: string;
   maxBytes: number;
@@ -30,6 +26,9 @@ export interface PoolOptions {
 interface Resting {
   ranges: Array<[number, number]>;
   lastAccessAt: number;
+  /** Sums of the ranges, taken once: bytes present, and disk they take in whole blocks. */
+  bytes: number;
+  blocks: number;
 }
 
 /**
@@ -64,9 +63,14 @@ export class StorePool {
   /** Registers a file known from the database: its ranges count against the quota from now on. */
   addResting (id: string, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
     if (ranges.length > 0) {
-      const resting = { ranges, lastAccessAt };
-      this.#resting.set(id, resting);
-      this.quota.setAllocated(id, restingBlocks(resting));
+      let bytes = 0;
+      let blocks = 0;
+      for (const [s, e] of ranges) {
+        bytes += e - s;
+        blocks += rangeBlockBytes(s, e);
+      }
+      this.#resting.set(id, { ranges, lastAccessAt, bytes, blocks });
+      this.quota.setAllocated(id, blocks);
     }
     if (pinned) this.#pinned.add(id);
   }
@@ -77,7 +81,7 @@ export class StorePool {
   presentBytes (id: string): number {
     const store = this.#stores.get(id);
     if (store !== undefined) return store.presentBytes;
-    return this.#resting.get(id)?.ranges.reduce((n, [s, e]) => n + e - s, 0) ?? 0;
+    return this.#resting.get(id)?.bytes ?? 0;
   }
 
   /** The committed ranges of a file, whether or not its store is open. */
@@ -191,7 +195,7 @@ export class StorePool {
     if (store !== undefined && store.openHandles > 0) {
       throw new FsError('EBUSY', `${store.source.name} is open (${store.openHandles} handle(s)); close it first`);
     }
-    const bytes = store?.blockBytes ?? restingBlocks(this.#resting.get(id));
+    const bytes = store?.blockBytes ?? this.#resting.get(id)?.blocks ?? 0;
     await this.#dropBytes(id, store, 'evicted on request');
     return bytes;
   }
@@ -219,7 +223,7 @@ export class StorePool {
   #candidates (exceptId: string | null): Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> {
     const out: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
     for (const [id, r] of this.#resting) {
-      if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: restingBlocks(r) });
+      if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: r.blocks });
     }
     for (const store of this.#stores.values()) {
       if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {

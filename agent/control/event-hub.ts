@@ -30,8 +30,6 @@ export class EventHub {
     this.#sample = sample;
   }
 
-  get subscribers (): number { return this.#subscribers.size; }
-
   subscribe (conn: Connection): void {
     this.#subscribers.add(conn);
     conn.onClose(() => this.#unsubscribe(conn));

@@ -37,8 +37,6 @@ export class Connection {
   }
 
   onClose (cb: () => void): void { this.#socket.once('close', cb); }
-
-  close (): void { this.#socket.end(); }
 }
 
 /**

@@ -63,11 +63,6 @@ export class RangeCommitter {
     return p;
   }
 
-  /** Marks a store as needing a commit even without new writes (ranges dropped, say). */
-  touch (source: CommitSource): void {
-    if (!this.#dirty.has(source)) this.#dirty.set(source, 0);
-  }
-
   forget (source: CommitSource): void {
     this.#dirty.delete(source);
   }

@@ -106,9 +106,6 @@ export class Downloader {
     this.#windowMoved?.();
   }
 
-  /** True while waiting to retry after a failed attempt. */
-  get retrying (): boolean { return this.#skipPause !== null; }
-
   /** Ends a back-off pause now, so the next attempt starts at once. */
   retryNow (): void { this.#skipPause?.(); }
 
@@ -311,8 +308,6 @@ class CoalescingWriter {
   }
 
   get buffered (): number { return this.#pendingBytes; }
-  /** End of what has reached the file. */
-  get position (): number { return this.#written; }
 
   push (chunk: Buffer): void {
     if (this.#error !== null) throw this.#error;

@@ -27,7 +27,6 @@ export class RangeSet {
   get bytes (): number { return this.#bytes; }
   /** Disk the ranges take in a sparse file, in whole blocks. */
   get blockBytes (): number { return this.#blockBytes; }
-  get count (): number { return this.#starts.length; }
 
   /** Adds [start, end) and returns the merged range that now holds it. */
   add (start: number, end: number): Span {
