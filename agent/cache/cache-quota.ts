@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
+import { waitForWake } from '../wait-for-wake';
 
 /** While the quota cannot be met, check again this often even if nothing says space freed. */
 const RECHECK_MS = 2000;
@@ -97,7 +98,7 @@ export class CacheQuota {
   }
 
   /** A write succeeded: once writes have gone a while without ENOSPC, the full-disk episode is over. */
-  diskWritable (): void {
+  noteWriteSucceeded (): void {
     if (this.#diskFullAt === null || Date.now() - this.#diskFullAt < DISK_FULL_QUIET_MS) return;
     this.#diskFullAt = null;
     this.#log.info('cache disk has space again; downloads resume');
@@ -110,16 +111,7 @@ export class CacheQuota {
     for (const wake of waiting) wake();
   }
 
-  #waitForChange (signal: AbortSignal): Promise<void> {
-    return new Promise(resolve => {
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, RECHECK_MS);
-      signal.addEventListener('abort', done, { once: true });
-      this.#changed.push(done);
-    });
+  async #waitForChange (signal: AbortSignal): Promise<void> {
+    await waitForWake(RECHECK_MS, signal, wake => { this.#changed.push(wake); });
   }
 }

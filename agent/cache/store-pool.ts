@@ -18,7 +18,7 @@ export interface PoolOptions {
   db: StateDb;
   committer: RangeCommitter;
   log: Logger;
-  /** The agent's own observer (logs, status); the pool adds persistence around it. */
+  /** The agent's own observer (logs, status); the pool adds persistence before each of its handlers. */
   observer: StoreObserver;
 }
 
@@ -28,7 +28,7 @@ interface Resting {
   lastAccessAt: number;
   /** Sums of the ranges, taken once: bytes present, and disk they take in whole blocks. */
   bytes: number;
-  blocks: number;
+  blockBytes: number;
 }
 
 /**
@@ -47,16 +47,27 @@ export class StorePool {
   constructor (opts: PoolOptions) {
     this.#opts = opts;
     this.quota = new CacheQuota(opts.maxBytes, (need, except) => this.#evict(need, except), opts.log);
-    const { db, committer } = opts;
+    const { db, committer, observer } = opts;
+    // Every handler listed, none spread: an agent handler can never be dropped unseen.
     this.#observer = {
-      ...opts.observer,
-      onWrite: (store, bytes) => committer.noteWrite(store, bytes),
-      onDiscard: store => { committer.forget(store); db.saveRanges(store.id, []); },
-      beforeClose: store => committer.commit(store),
+      onWrite: (store, bytes) => {
+        committer.noteWrite(store, bytes);
+        observer.onWrite?.(store, bytes);
+      },
+      onDiscard: store => {
+        committer.forget(store);
+        db.saveRanges(store.id, []);
+        observer.onDiscard?.(store);
+      },
+      beforeClose: async store => {
+        await committer.commit(store);
+        await observer.beforeClose?.(store);
+      },
       onStateChange: (store, state, err) => {
         db.setState(store.id, state, err?.message ?? null);
-        opts.observer.onStateChange?.(store, state, err);
+        observer.onStateChange?.(store, state, err);
       },
+      onRetry: (store, err, delayMs, attempt) => observer.onRetry?.(store, err, delayMs, attempt),
     };
   }
 
@@ -64,13 +75,13 @@ export class StorePool {
   addResting (id: string, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
     if (ranges.length > 0) {
       let bytes = 0;
-      let blocks = 0;
+      let blockBytes = 0;
       for (const [s, e] of ranges) {
         bytes += e - s;
-        blocks += rangeBlockBytes(s, e);
+        blockBytes += rangeBlockBytes(s, e);
       }
-      this.#resting.set(id, { ranges, lastAccessAt, bytes, blocks });
-      this.quota.setAllocated(id, blocks);
+      this.#resting.set(id, { ranges, lastAccessAt, bytes, blockBytes });
+      this.quota.setAllocated(id, blockBytes);
     }
     if (pinned) this.#pinned.add(id);
   }
@@ -195,7 +206,7 @@ export class StorePool {
     if (store !== undefined && store.openHandles > 0) {
       throw new FsError('EBUSY', `${store.source.name} is open (${store.openHandles} handle(s)); close it first`);
     }
-    const bytes = store?.blockBytes ?? this.#resting.get(id)?.blocks ?? 0;
+    const bytes = store?.blockBytes ?? this.#resting.get(id)?.blockBytes ?? 0;
     await this.#dropBytes(id, store, 'evicted on request');
     return bytes;
   }
@@ -223,7 +234,7 @@ export class StorePool {
   #candidates (exceptId: string | null): Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> {
     const out: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
     for (const [id, r] of this.#resting) {
-      if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: r.blocks });
+      if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: r.blockBytes });
     }
     for (const store of this.#stores.values()) {
       if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {

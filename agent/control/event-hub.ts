@@ -1,5 +1,5 @@
 import type { Connection } from './server';
-import type { AgentEvent, FileStateName } from './protocol';
+import type { AgentEvent, FileState } from './protocol';
 import { Notifications } from './protocol';
 
 /** How often progress is sampled and sent: often enough for a live view, rare enough to cost nothing. */
@@ -8,7 +8,7 @@ const PROGRESS_INTERVAL_MS = 500;
 /** What the hub samples for progress: one line per file with a store. */
 export interface ProgressSample {
   file: string;
-  state: FileStateName;
+  state: FileState;
   presentBytes: number;
   size: number;
   bytesPerSecond: number;
@@ -23,7 +23,7 @@ export interface ProgressSample {
 export class EventHub {
   readonly #subscribers = new Set<Connection>();
   readonly #sample: () => ProgressSample[];
-  readonly #last = new Map<string, { state: FileStateName; presentBytes: number }>();
+  readonly #last = new Map<string, { state: FileState; presentBytes: number }>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor (sample: () => ProgressSample[]) {

@@ -1,3 +1,5 @@
+import type { FileState } from '../store/temp-file-store';
+
 /**
  * The control socket's contract, shared by the agent and fsctl: one JSON-RPC 2.0 message
  * per line over a Unix socket. Methods are grouped by noun.
@@ -27,7 +29,7 @@ export const Notifications = {
 } as const;
 
 export type AgentEvent =
-  | { type: 'state'; file: string; state: FileStateName; error: string | null; at: number }
+  | { type: 'state'; file: string; state: FileState; error: string | null; at: number }
   | { type: 'progress'; file: string; presentBytes: number; size: number; bytesPerSecond: number; at: number }
   | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
   | { type: 'added' | 'removed'; file: string; at: number };
@@ -47,14 +49,14 @@ export const MAX_LINE_BYTES = 1024 * 1024;
 /** Most calls one batch may hold. */
 export const MAX_BATCH_CALLS = 100;
 
-export type FileStateName = 'idle' | 'downloading' | 'stalled' | 'complete' | 'cancelled' | 'error';
+export type { FileState };
 
 export interface FileSummary {
   name: string;
   url: string;
   size: number;
   presentBytes: number;
-  state: FileStateName;
+  state: FileState;
   /** Download rate over the last seconds, bytes per second. */
   bytesPerSecond: number;
   openHandles: number;
@@ -73,11 +75,6 @@ export interface FileDetails extends FileSummary {
   connections: { active: number; peak: number };
   origin: { etag: string | null; lastModified: string | null; acceptRanges: boolean };
   addedAt: string;
-}
-
-/** Names a file: its name in the mount, or a path inside the mount. */
-export interface FileParams {
-  file: string;
 }
 
 export interface EvictParams {

@@ -14,8 +14,6 @@ const EVENT_DROP_BYTES = 1024 * 1024;
 /** One client connection; passed to every method as JSON-RPC server params. */
 export class Connection {
   readonly #socket: net.Socket;
-  /** Events dropped because the client did not keep up. */
-  droppedEvents = 0;
   constructor (socket: net.Socket) { this.#socket = socket; }
 
   get open (): boolean { return !this.#socket.destroyed && this.#socket.writable; }
@@ -29,10 +27,7 @@ export class Connection {
   /** Sends unless the client is behind; then drops, so a slow reader never slows the agent. */
   sendDroppable (message: unknown): void {
     if (!this.open) return;
-    if (this.#socket.writableLength > EVENT_DROP_BYTES) {
-      this.droppedEvents++;
-      return;
-    }
+    if (this.#socket.writableLength > EVENT_DROP_BYTES) return;
     this.#socket.write(JSON.stringify(message) + '\n');
   }
 

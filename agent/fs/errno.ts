@@ -1,9 +1,10 @@
 import { constants } from 'node:os';
-import type { FsError } from '../errors';
+import { isFsError } from '../errors';
 
 /** The negative errno fuse-native expects for an errno name, on this platform. */
-export function fuseErrno (name: keyof typeof constants.errno): number {
-  return -(constants.errno[name] ?? constants.errno.EIO);
+export function fuseErrno (name: string): number {
+  // A name Node's table lacks (ESHUTDOWN, for one) surfaces as EIO.
+  return -((constants.errno as Record<string, number | undefined>)[name] ?? constants.errno.EIO);
 }
 
 export const EIO = fuseErrno('EIO');
@@ -14,10 +15,13 @@ export const ENOTDIR = fuseErrno('ENOTDIR');
 export const EBADF = fuseErrno('EBADF');
 
 /**
- * What a failed read surfaces as. Always EIO: a timeout, a cancel and an origin error all
- * mean "these bytes cannot be had now", and EIO is what every program treats as a read
- * failure rather than, say, a reason to retry forever (EAGAIN) or end of file (a short read).
+ * What every failed read surfaces as, whatever the cause: a timeout, a cancel and an origin
+ * error all mean "these bytes cannot be had now", and EIO is what every program treats as a
+ * read failure rather than, say, a reason to retry forever (EAGAIN) or end of file.
  */
-export function readErrno (_err: FsError): number {
-  return EIO;
+export const READ_FAILED = EIO;
+
+/** The negative errno a failure surfaces as: an FsError's own, EIO for anything else. */
+export function errnoOf (err: unknown): number {
+  return isFsError(err) ? fuseErrno(err.errno) : EIO;
 }

@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import type { FuseOps } from 'fuse-native';
 import type { Catalogue, FileEntry } from '../catalogue/catalogue';
 import type { TempFileStore } from '../store/temp-file-store';
-import { EBADF, EIO, EISDIR, ENOENT, ENOTDIR, EROFS, readErrno } from './errno';
+import { BLOCK_BYTES } from '../store/range-set';
+import { EBADF, EISDIR, ENOENT, ENOTDIR, EROFS, errnoOf, READ_FAILED } from './errno';
 import { ReadAhead } from './read-ahead';
 
 /** An open file: the store it reads, and how it reads (for read-ahead). */
@@ -20,7 +21,6 @@ export interface FsBackend {
   releaseStore (store: TempFileStore): void;
 }
 
-const BLOCK = 4096;
 const DIR_MODE = constants.S_IFDIR | 0o555;
 const FILE_MODE = constants.S_IFREG | 0o444;
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | constants.O_APPEND | constants.O_CREAT;
@@ -46,11 +46,11 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       const found = catalogue.lookup(path);
       if (found === null) return cb(ENOENT);
       if (found.kind === 'dir') {
-        return cb(0, { mode: DIR_MODE, uid, gid, size: BLOCK, nlink: 2, mtime: startedAt, atime: startedAt, ctime: startedAt });
+        return cb(0, { mode: DIR_MODE, uid, gid, size: BLOCK_BYTES, nlink: 2, mtime: startedAt, atime: startedAt, ctime: startedAt });
       }
       const { origin, mtimeMs } = found.entry;
       const mtime = new Date(mtimeMs);
-      cb(0, { mode: FILE_MODE, uid, gid, size: origin.size, nlink: 1, mtime, atime: mtime, ctime: mtime, blksize: BLOCK, blocks: Math.ceil(origin.size / 512) });
+      cb(0, { mode: FILE_MODE, uid, gid, size: origin.size, nlink: 1, mtime, atime: mtime, ctime: mtime, blksize: BLOCK_BYTES, blocks: Math.ceil(origin.size / 512) });
     },
 
     readdir (path, cb) {
@@ -62,7 +62,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
 
     statfs (_path, cb) {
       cb(0, {
-        bsize: BLOCK, frsize: BLOCK, blocks: Math.ceil(catalogue.totalBytes / BLOCK), bfree: 0, bavail: 0,
+        bsize: BLOCK_BYTES, frsize: BLOCK_BYTES, blocks: Math.ceil(catalogue.totalBytes / BLOCK_BYTES), bfree: 0, bavail: 0,
         files: catalogue.size, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */, namemax: 255,
       });
     },
@@ -81,13 +81,13 @@ export function createFuseOps (backend: FsBackend): FuseOps {
         const fh = nextHandle++;
         handles.set(fh, { store, readAhead: new ReadAhead() });
         cb(0, fh);
-      }, () => cb(EIO));
+      }, err => cb(errnoOf(err)));
     },
 
     read (_path, fh, buf, len, pos, cb) {
       const handle = handles.get(fh);
       if (handle === undefined) return cb(EBADF);
-      handle.store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : readErrno(err)), handle.readAhead.after(pos, len));
+      handle.store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : READ_FAILED), handle.readAhead.after(pos, len));
     },
 
     release (_path, fh, cb) {

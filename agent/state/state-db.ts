@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
-import type { FileStateName } from '../control/protocol';
+import type { FileState } from '../control/protocol';
 import { MIGRATIONS } from './schema';
 
 /** One catalogued file as stored. */
@@ -15,7 +15,7 @@ export interface FileRecord {
   addedAt: number;
   lastAccessAt: number;
   mtimeMs: number;
-  state: FileStateName;
+  state: FileState;
   lastError: string | null;
   pinned: boolean;
   /** Byte ranges whose data was on disk and synced when they were committed. */
@@ -40,12 +40,10 @@ export interface OpenResult {
  * transaction, called off the per-read path.
  */
 export class StateDb {
-  readonly path: string;
   readonly #db: Db;
   readonly #stmts: ReturnType<typeof prepare>;
 
   private constructor (path: string, db: Db) {
-    this.path = path;
     this.#db = db;
     this.#stmts = prepare(db);
   }
@@ -104,7 +102,7 @@ export class StateDb {
       addedAt: row.added_at,
       lastAccessAt: row.last_access_at,
       mtimeMs: row.mtime_ms,
-      state: row.state as FileStateName,
+      state: row.state as FileState,
       lastError: row.last_error,
       pinned: row.pinned === 1,
       ranges: ranges.get(row.id) ?? [],
@@ -132,7 +130,7 @@ export class StateDb {
     })();
   }
 
-  setState (id: string, state: FileStateName, lastError: string | null): void {
+  setState (id: string, state: FileState, lastError: string | null): void {
     this.#stmts.setState.run(state, lastError, id);
   }
 

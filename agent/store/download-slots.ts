@@ -1,4 +1,4 @@
-import type { DownloadKind } from './downloader';
+import type { DownloadKind } from './download-scheduler';
 
 /** One running download as the slots see it. */
 export interface SlotHolder {

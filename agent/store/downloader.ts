@@ -4,6 +4,8 @@ import { dropBody, headerValue, sendRequest, type OriginResponse } from '../orig
 import { displayUrl, ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
+import { waitForWake } from '../wait-for-wake';
+import type { DownloadKind, ScheduledDownload } from './download-scheduler';
 
 /**
  * Bytes received but not yet written that make the downloader wait for the disk. Bounds the
@@ -17,9 +19,6 @@ const WRITE_HIGH_WATER_BYTES = 1024 * 1024;
  * player holds no connection, and the origin's idle timeout never turns a pause into errors.
  */
 const PAUSE_DROP_MS = 3000;
-
-/** Serving a read a program waits on, or filling ahead / in the background. */
-export type DownloadKind = 'demand' | 'fill';
 
 /** What a downloader needs of the store it fills; nothing more, so each can be read alone. */
 export interface DownloadTarget {
@@ -57,7 +56,7 @@ class RetryableStatus extends Error {
  * retries dropped or stalled connections with Range + If-Range so that two versions of the
  * file never mix.
  */
-export class Downloader {
+export class Downloader implements ScheduledDownload {
   kind: DownloadKind;
   readonly #target: DownloadTarget;
   readonly #opts: DownloaderOptions;
@@ -86,8 +85,6 @@ export class Downloader {
   get position (): number { return this.#position; }
   /** End (exclusive) of the bytes this download claims. */
   get limit (): number { return this.#limit; }
-  /** How far ahead it may download: the read-ahead bound. */
-  get allowedEnd (): number { return this.#allowedEnd; }
 
   /** Gives up the claim from `end` on (another download takes it). */
   setLimit (end: number): void {
@@ -103,7 +100,6 @@ export class Downloader {
 
   abort (): void {
     this.#abort.abort();
-    this.#windowMoved?.();
   }
 
   /** Ends a back-off pause now, so the next attempt starts at once. */
@@ -142,32 +138,17 @@ export class Downloader {
     }
   }
 
-  #pause (ms: number): Promise<void> {
-    return new Promise(resolve => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#abort.signal.removeEventListener('abort', done);
-        this.#skipPause = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#abort.signal.addEventListener('abort', done, { once: true });
-      this.#skipPause = done;
-    });
+  async #pause (ms: number): Promise<void> {
+    await waitForWake(ms, this.#abort.signal, wake => { this.#skipPause = wake; });
+    this.#skipPause = null;
   }
 
-  /** Waits until the read-ahead bound passes the position, at most `ms`; true if it did. */
-  #waitForWindow (ms: number): Promise<boolean> {
-    if (this.#position < this.#allowedEnd || this.#abort.signal.aborted) return Promise.resolve(true);
-    return new Promise(resolve => {
-      const timer = ms === Infinity ? null : setTimeout(() => done(false), ms);
-      const done = (moved: boolean): void => {
-        if (timer !== null) clearTimeout(timer);
-        this.#windowMoved = null;
-        resolve(moved);
-      };
-      this.#windowMoved = () => done(true);
-    });
+  /** Waits until the read-ahead bound passes the position (or the download stops), at most `ms`; false if it timed out. */
+  async #waitForWindow (ms: number): Promise<boolean> {
+    if (this.#position < this.#allowedEnd || this.#abort.signal.aborted) return true;
+    const how = await waitForWake(ms, this.#abort.signal, wake => { this.#windowMoved = wake; });
+    this.#windowMoved = null;
+    return how !== 'timeout';
   }
 
   async #attempt (start: number): Promise<void> {

@@ -1,0 +1,331 @@
+import type { FsError } from '../errors';
+import type { DownloadSlots, SlotHolder } from './download-slots';
+
+/**
+ * Which downloads one file runs, over which bytes.
+ *
+ * Claims:
+ *  - A file may have several downloads (at most `maxPerFile`), each over a claim
+ *    [position, limit). Claims never overlap, so no byte is fetched twice.
+ *  - When a read needs a missing byte m:
+ *      - a download whose claim holds m and that will get there soon (within its reach:
+ *        REACH_MIN_BYTES, or REACH_SECONDS at the file's current rate) serves it; its
+ *        read-ahead bound moves out to the read's window;
+ *      - if m is further (a seek), a new download starts at m and takes the rest of that
+ *        claim; the old one stops when it reaches m (setLimit);
+ *      - if no claim holds m (a seek backwards, a hole), a new download covers m up to the
+ *        next claim or the next present byte (the download stops there by itself).
+ *  - Only a read a program waits on ('demand') splits a claim; read-ahead ('fill') only
+ *    extends a download or starts one in unclaimed space.
+ *  - Files up to `fillMaxBytes`, or any file asked for whole, are filled hole by hole.
+ *
+ * Connections:
+ *  - `DownloadSlots` caps them across files; this class caps them per file. At either cap a
+ *    demand download stops one that no waiting read needs (a fill, or a demand download
+ *    whose reads are served). The stopped one counts until it has really ended, so the cap
+ *    holds at the origin too; then the file that asked tries again.
+ *  - `continueWork` re-covers every waiting read: when a download ends, when a slot may be
+ *    had after the file was refused one, and when reads were served while the file was
+ *    starved (every connection busy with other waiting reads).
+ *
+ * The scheduler sees its file only through `ScheduledFile` and its downloads only through
+ * `ScheduledDownload`, so it runs (and is tested) without a temp file or a network.
+ */
+
+/** A read this close ahead of a download's position waits for it rather than opening another connection... */
+const REACH_MIN_BYTES = 4 * 1024 * 1024;
+/** ...or as far as that download gets in this long at the file's current rate, if that is further. */
+const REACH_SECONDS = 1;
+
+/** Serving a read a program waits on, or filling ahead / in the background. */
+export type DownloadKind = 'demand' | 'fill';
+
+/** What the scheduler needs of its file: what is present, what is waited for, how fast it comes. */
+export interface ScheduledFile {
+  readonly size: number;
+  /** First missing byte in [from, to), or -1 when all are present. */
+  firstMissing (from: number, to: number): number;
+  /** The ranges reads are waiting for now, oldest first. */
+  waitingReads (): Iterable<{ readonly offset: number; readonly end: number }>;
+  /** Download rate over the last few seconds. */
+  readonly bytesPerSecond: number;
+}
+
+/** What the scheduler needs of one download (agent/store/downloader.ts). */
+export interface ScheduledDownload {
+  kind: DownloadKind;
+  /** The next byte it will write. */
+  readonly position: number;
+  /** End (exclusive) of its claim. */
+  readonly limit: number;
+  /** Monotonic time of its last byte on disk (or its start). */
+  readonly lastProgressAt: number;
+  /** Gives up the claim from `end` on. */
+  setLimit (end: number): void;
+  /** Moves its read-ahead bound forward. */
+  allowUpTo (end: number): void;
+  abort (): void;
+  /** Cuts a back-off pause short. */
+  retryNow (): void;
+  /** Resolves once its claim is present (or it stopped at its limit); rejects with FsError. */
+  run (): Promise<void>;
+}
+
+/** What the scheduler tells its file. */
+export interface SchedulerEvents {
+  /** A download started; `first` when none was running (the file's stall clock starts now). */
+  started (first: boolean): void;
+  /** A download failed for good (a 404, a changed file): every other one was stopped, and the scheduler halted. */
+  failed (err: FsError): void;
+  /** A download ended and the whole file is present. */
+  complete (): void;
+  /** No download runs, and none could start for the waiting reads or the fill. */
+  idle (): void;
+}
+
+export interface SchedulerOptions {
+  /** Origin connections across all files. */
+  slots: DownloadSlots;
+  /** Origin connections this file may use at once. */
+  maxPerFile: number;
+  /** Files up to this size are filled whole once opened. */
+  fillMaxBytes: number;
+  /** False when the origin ignores Range: one download must run from the start, so nothing splits. */
+  acceptRanges: boolean;
+  /** Makes (does not start) a download over [from, limit) that runs no further than `allowedEnd` for now. */
+  createDownload (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload;
+  events: SchedulerEvents;
+}
+
+export class DownloadScheduler {
+  // Set once.
+  readonly #file: ScheduledFile;
+  readonly #opts: SchedulerOptions;
+  // Changed only from the event loop, by reads, download ends and the file's lifecycle.
+  /** Running downloads; their claims never overlap. */
+  readonly #downloads = new Set<ScheduledDownload>();
+  /** Stopped downloads not yet ended: they still count against the per-file cap. */
+  #ending = 0;
+  /** Download the whole file, not only what reads ask for. */
+  #fillAll = false;
+  /** A waiting read found every connection of this file busy with other waiting reads. */
+  #starved = false;
+  /** Cancelled or failed: nothing starts until `start` or `resume`. */
+  #halted = false;
+  #closed = false;
+  /** Bytes are being dropped: new downloads wait until that is over. */
+  #held: Promise<void> | null = null;
+  /** The most connections this file ever used at once (stopping ones included). */
+  peak = 0;
+
+  constructor (file: ScheduledFile, opts: SchedulerOptions) {
+    this.#file = file;
+    this.#opts = opts;
+  }
+
+  get active (): number { return this.#downloads.size; }
+
+  /** The download whose claim holds `offset`. */
+  claimant (offset: number): ScheduledDownload | undefined {
+    for (const d of this.#downloads) if (d.position <= offset && offset < d.limit) return d;
+    return undefined;
+  }
+
+  /**
+   * The file was opened (or prefetched, or resumed at start): a file up to the fill size,
+   * or any file when `all`, is filled whole. Clears a halt.
+   */
+  start (all: boolean): void {
+    if (this.#closed) return;
+    this.#halted = false;
+    if (all || this.#file.size <= this.#opts.fillMaxBytes) this.#fillAll = true;
+    if (this.#fillAll) this.#fillNextHole();
+  }
+
+  /** Clears a halt and cuts every back-off pause short. */
+  resume (): void {
+    this.#halted = false;
+    for (const d of this.#downloads) d.retryNow();
+  }
+
+  /** A program waits for byte `missing`; fetch on to `wantEnd` (its read-ahead window). */
+  demand (missing: number, wantEnd: number): void {
+    this.#cover(missing, wantEnd, 'demand');
+  }
+
+  /** A sequential reader will want [from, to) next. */
+  readAhead (from: number, to: number): void {
+    if (this.#halted || this.#closed) return;
+    const missing = this.#file.firstMissing(from, to);
+    if (missing >= 0) this.#cover(missing, to, 'fill');
+  }
+
+  /** Reads were served: connections they held may go to reads still waiting, here or elsewhere. */
+  readsServed (): void {
+    if (this.#starved) {
+      this.#starved = false;
+      this.#continueWork();
+    }
+    this.#opts.slots.poke();
+  }
+
+  /** Cancel: stops every download; nothing starts until `start` or `resume`. */
+  halt (): void {
+    this.#halted = true;
+    this.#stopAll();
+  }
+
+  /** Bytes are being dropped: stop, forget the fill, and start nothing until `until` settles. */
+  reset (until: Promise<void>): void {
+    this.#fillAll = false; // dropped bytes are fetched again only when something reads them
+    this.#stopAll();
+    this.#held = until;
+    const release = (): void => { if (this.#held === until) this.#held = null; };
+    until.then(release, release);
+  }
+
+  /** For good: stops everything and asks for no more slots. */
+  close (): void {
+    this.#closed = true;
+    this.#opts.slots.forget(this.#continueWork);
+    this.#stopAll();
+  }
+
+  /**
+   * Makes sure a download will bring byte `missing` and run on to `wantEnd`: the one whose
+   * claim holds it if within reach, else a new one from `missing`. Never two for one byte.
+   */
+  #cover (missing: number, wantEnd: number, kind: DownloadKind): void {
+    if (this.#closed) return;
+    if (this.#held !== null) {
+      const again = (): void => this.#cover(missing, wantEnd, kind);
+      this.#held.then(again, again);
+      return;
+    }
+    const bound = this.#fillAll ? this.#file.size : wantEnd;
+    const holder = this.claimant(missing);
+    if (holder === undefined) {
+      let limit = this.#file.size;
+      for (const d of this.#downloads) if (d.position > missing && d.position < limit) limit = d.position;
+      this.#spawn(kind, missing, limit, bound);
+      return;
+    }
+    if (kind === 'demand') holder.kind = 'demand';
+    if (kind === 'demand' && this.#splits(holder, missing)) {
+      const split = this.#spawn(kind, missing, holder.limit, bound);
+      if (split !== null) {
+        holder.setLimit(missing); // the new download took the rest of the claim
+        return;
+      }
+    }
+    holder.allowUpTo(bound);
+  }
+
+  /** A read this far past where `holder` stands is better served by a connection of its own. */
+  #splits (holder: ScheduledDownload, missing: number): boolean {
+    const reach = Math.max(REACH_MIN_BYTES, this.#file.bytesPerSecond * REACH_SECONDS);
+    return this.#opts.acceptRanges && missing - holder.position > reach;
+  }
+
+  /** Starts a fill download at the first missing byte no download claims. */
+  #fillNextHole (): void {
+    const size = this.#file.size;
+    let pos = this.#file.firstMissing(0, size);
+    while (pos >= 0) {
+      const holder = this.claimant(pos);
+      if (holder === undefined) return this.#cover(pos, size, 'fill');
+      pos = this.#file.firstMissing(holder.limit, size);
+    }
+  }
+
+  /**
+   * Starts a download over [from, limit) within the per-file and overall caps; at a cap, a
+   * demand download stops one no waiting read needs. Null when none could start now.
+   */
+  #spawn (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload | null {
+    if (this.#downloads.size + this.#ending >= this.#opts.maxPerFile) {
+      // The victim's end runs #continueWork, which starts this read's download.
+      const victim = kind === 'demand' ? this.#leastNeeded() : undefined;
+      if (victim !== undefined) this.#retire(victim);
+      else if (kind === 'demand') this.#starved = true; // retried once some waiting read is served
+      return null;
+    }
+    const download = this.#opts.createDownload(kind, from, limit, allowedEnd);
+    const slot: SlotHolder = {
+      get kind () { return download.kind; },
+      needed: () => this.#needed().has(download),
+      preempt: () => this.#retire(download),
+    };
+    if (!this.#opts.slots.acquire(slot)) {
+      this.#opts.slots.whenFree(kind, this.#continueWork);
+      return null;
+    }
+    const first = this.#downloads.size === 0;
+    this.#downloads.add(download);
+    this.peak = Math.max(this.peak, this.#downloads.size + this.#ending);
+    this.#opts.events.started(first);
+    download.run().then(
+      () => this.#ended(download, slot, null),
+      (err: FsError) => this.#ended(download, slot, err),
+    );
+    return download;
+  }
+
+  /** A download that may give way to a waiting read: a fill one, else one no waiting read needs. */
+  #leastNeeded (): ScheduledDownload | undefined {
+    const all = [...this.#downloads];
+    const fill = all.find(d => d.kind === 'fill');
+    if (fill !== undefined) return fill;
+    const needed = this.#needed();
+    return all.find(d => !needed.has(d));
+  }
+
+  /** The downloads some waiting read depends on. Only asked when connections run short. */
+  #needed (): Set<ScheduledDownload> {
+    const needed = new Set<ScheduledDownload>();
+    for (const w of this.#file.waitingReads()) {
+      const missing = this.#file.firstMissing(w.offset, w.end);
+      const d = missing >= 0 ? this.claimant(missing) : undefined;
+      if (d !== undefined) needed.add(d);
+    }
+    return needed;
+  }
+
+  /** Stops one download and frees its claim at once; it counts against the cap until it has ended. */
+  #retire (download: ScheduledDownload): void {
+    if (!this.#downloads.delete(download)) return;
+    this.#ending++;
+    download.abort();
+  }
+
+  /** Stops every download; their ends are then ignored. */
+  #stopAll (): void {
+    for (const d of [...this.#downloads]) this.#retire(d);
+  }
+
+  #ended (download: ScheduledDownload, slot: SlotHolder, err: FsError | null): void {
+    this.#opts.slots.release(slot);
+    const current = this.#downloads.delete(download);
+    if (!current) this.#ending--;
+    if (this.#closed || this.#halted) return;
+    if (current && err !== null) {
+      // The origin failed for good: every download of this file would too.
+      this.halt();
+      this.#opts.events.failed(err);
+      return;
+    }
+    if (this.#file.firstMissing(0, this.#file.size) < 0) return this.#opts.events.complete();
+    this.#continueWork();
+  }
+
+  /** Starts what still needs a download: every waiting read first, then the fill. */
+  readonly #continueWork = (): void => {
+    if (this.#closed || this.#halted) return;
+    for (const w of this.#file.waitingReads()) {
+      const missing = this.#file.firstMissing(w.offset, w.end);
+      if (missing >= 0) this.#cover(missing, w.end, 'demand');
+    }
+    if (this.#fillAll) this.#fillNextHole();
+    if (this.#downloads.size === 0) this.#opts.events.idle();
+  };
+}

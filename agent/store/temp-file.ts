@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import { promisify } from 'node:util';
+import { FsError } from '../errors';
+import type { RangeSet } from './range-set';
+
+const openFile = promisify(fs.open);
+const fstat = promisify(fs.fstat);
+const ftruncate = promisify(fs.ftruncate);
+const fdatasync = promisify(fs.fdatasync);
+const closeFile = promisify(fs.close);
+const writev = promisify(fs.writev);
+
+/**
+ * The sparse temp file of one remote file, always at the file's full size. It counts the
+ * reads and writes in flight, because the descriptor may only close once none is: a read
+ * that completed after the close would land in a buffer FUSE may already have reused.
+ */
+export class TempFile {
+  readonly #fd: number;
+  /** The remote file's name, for error messages. */
+  readonly #name: string;
+  #inFlight = 0;
+  #onIdle: (() => void) | null = null;
+  #closed = false;
+
+  private constructor (fd: number, name: string) {
+    this.#fd = fd;
+    this.#name = name;
+  }
+
+  /**
+   * Opens (or creates, owner-only) the file at `size`. `present` holds the ranges the
+   * database claims; those the file is too short to hold (it was cut or is gone) are
+   * dropped from it, so no byte is served that is not there. True in `trimmed` if any were.
+   */
+  static async open (path: string, name: string, size: number, present: RangeSet): Promise<{ file: TempFile; trimmed: boolean }> {
+    const fd = await openFile(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    let trimmed = false;
+    try {
+      const onDisk = (await fstat(fd)).size;
+      if (present.bytes > 0 && onDisk < size) {
+        present.truncate(onDisk);
+        trimmed = true;
+      }
+      if (present.bytes === 0 && onDisk > 0) await ftruncate(fd, 0); // nothing claimed: no stale bytes survive
+      await ftruncate(fd, size);
+    } catch (err) {
+      await closeFile(fd).catch(() => {});
+      throw err;
+    }
+    return { file: new TempFile(fd, name), trimmed };
+  }
+
+  get closed (): boolean { return this.#closed; }
+
+  /** Reads exactly `length` bytes at `pos` into `buf`; callback style, as the FUSE read path is hot. */
+  read (buf: Buffer, pos: number, length: number, cb: (err: FsError | null, bytes: number) => void): void {
+    this.#inFlight++;
+    const finish = (err: FsError | null, n: number): void => {
+      this.#ended();
+      cb(err, n);
+    };
+    const step = (done: number): void => {
+      fs.read(this.#fd, buf, done, length - done, pos + done, (err, n) => {
+        if (err !== null) return finish(new FsError('EIO', `reading the temp file of ${this.#name}: ${err.message}`), 0);
+        // The file always has its full size, so a short read means it was cut under us.
+        if (n === 0) return finish(new FsError('EIO', `temp file of ${this.#name} is shorter than expected`), 0);
+        if (done + n < length) return step(done + n);
+        finish(null, length);
+      });
+    };
+    step(0);
+  }
+
+  /** Writes `chunks` at `pos`; rejects with the system's error (ENOSPC is the caller's to handle). */
+  write (chunks: Buffer[], pos: number): Promise<void> {
+    return this.#io(async () => { await writev(this.#fd, chunks, pos); });
+  }
+
+  sync (): Promise<void> {
+    return this.#io(() => fdatasync(this.#fd));
+  }
+
+  /** Drops every byte: the file stays at its full size, all of it a hole. */
+  cut (size: number): Promise<void> {
+    return this.#io(async () => {
+      await ftruncate(this.#fd, 0);
+      await ftruncate(this.#fd, size);
+    });
+  }
+
+  /** Resolves once no read or write is in flight. */
+  idle (): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise<void>(resolve => {
+      const previous = this.#onIdle;
+      this.#onIdle = () => { previous?.(); resolve(); };
+    });
+  }
+
+  /** Closes the descriptor once the I/O in flight has ended. */
+  async close (): Promise<void> {
+    await this.idle();
+    this.#closed = true;
+    await closeFile(this.#fd);
+  }
+
+  async #io (op: () => Promise<void>): Promise<void> {
+    this.#inFlight++;
+    try {
+      await op();
+    } finally {
+      this.#ended();
+    }
+  }
+
+  #ended (): void {
+    if (--this.#inFlight === 0 && this.#onIdle !== null) {
+      this.#onIdle();
+      this.#onIdle = null;
+    }
+  }
+}
