@@ -250,16 +250,18 @@ export class DownloadScheduler {
       else if (kind === 'demand') this.#starved = true; // retried once some waiting read is served
       return null;
     }
-    const download = this.#opts.createDownload(kind, from, limit, allowedEnd);
+    // The slot first: a download is made only once it can run.
+    let download: ScheduledDownload | null = null;
     const slot: SlotHolder = {
-      get kind () { return download.kind; },
-      needed: () => this.#needed().has(download),
-      preempt: () => this.#retire(download),
+      get kind () { return download?.kind ?? kind; },
+      needed: () => download !== null && this.#needed().has(download),
+      preempt: () => { if (download !== null) this.#retire(download); },
     };
     if (!this.#opts.slots.acquire(slot)) {
       this.#opts.slots.whenFree(kind, this.#continueWork);
       return null;
     }
+    download = this.#opts.createDownload(kind, from, limit, allowedEnd);
     const first = this.#downloads.size === 0;
     this.#downloads.add(download);
     this.peak = Math.max(this.peak, this.#downloads.size + this.#ending);

@@ -13,7 +13,9 @@ export interface SlotHolder {
  * The limit on origin connections across all files. A download a program is waiting on
  * (demand) may take the slot of one no waiting read needs (read-ahead, background fill, or
  * a demand download whose reads are served), which is stopped; a fill download only starts
- * when a slot is free. Files refused a slot are told when one frees or may be taken.
+ * when a slot is free and no file waits for one for a demand download, so a stopped fill's
+ * file cannot take back the slot its stop freed. Files refused a slot are told when one
+ * frees or may be taken: those waiting for demand first, then, if slots are left, fill.
  */
 export class DownloadSlots {
   readonly max: number;
@@ -22,6 +24,7 @@ export class DownloadSlots {
   readonly #stopping = new Set<SlotHolder>();
   /** Files that could not get a slot, told when one frees: demand before fill. */
   readonly #waiting: Record<DownloadKind, Set<() => void>> = { demand: new Set(), fill: new Set() };
+  #wakeQueued = false;
 
   constructor (max: number) {
     this.max = max;
@@ -37,6 +40,7 @@ export class DownloadSlots {
    * limit holds at the origin too), and the caller, queued with whenFree, gets it next.
    */
   acquire (holder: SlotHolder): boolean {
+    if (holder.kind === 'fill' && this.#waiting.demand.size > 0) return false;
     if (this.#active.size < this.max) {
       this.#active.add(holder);
       this.peak = Math.max(this.peak, this.#active.size);
@@ -64,12 +68,20 @@ export class DownloadSlots {
   }
 
   #wake (): void {
-    const next = this.#waiting.demand.size > 0 ? this.#waiting.demand : this.#waiting.fill;
-    if (next.size === 0) return;
-    const wake = [...next];
-    next.clear();
+    if (this.#wakeQueued) return;
+    this.#wakeQueued = true;
     // Each tries again; one that still finds no slot queues itself again.
-    setImmediate(() => { for (const w of wake) w(); });
+    setImmediate(() => {
+      this.#wakeQueued = false;
+      this.#wakeAll('demand');
+      if (this.#active.size < this.max) this.#wakeAll('fill');
+    });
+  }
+
+  #wakeAll (kind: DownloadKind): void {
+    const wake = [...this.#waiting[kind]];
+    this.#waiting[kind].clear();
+    for (const w of wake) w();
   }
 
   /** Calls `retry` once a slot frees (once, however often it is asked before then). */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { run } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { run } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 describe('downloads that finish in microseconds', () => {
   const fx = useOriginAndAgent();

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import type { AgentStatus } from '../agent/control/protocol';
-import { StateDb } from '../agent/state/state-db';
-import { AgentProcess, fsctl, hashFile, makeDirs, timeLs } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
-import { dbPath } from './helpers/state';
+import { useCleanups } from '../helpers/fixtures';
+import type { AgentStatus } from '../../agent/control/protocol';
+import { StateDb } from '../../agent/state/state-db';
+import { AgentProcess, fsctl, hashFile, makeDirs, timeLs } from '../helpers/agent';
+import { sha256, TestOrigin } from '../../tools/test-origin';
+import { dbPath } from '../helpers/state';
 
 describe('the state database', () => {
   const cleanup = useCleanups();

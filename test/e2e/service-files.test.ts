@@ -3,8 +3,8 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import { AGENT_BIN, FSCTL_BIN, run } from './helpers/agent';
+import { useCleanups } from '../helpers/fixtures';
+import { AGENT_BIN, FSCTL_BIN, run } from '../helpers/agent';
 
 describe('service files: fsctl service', () => {
   const cleanup = useCleanups();

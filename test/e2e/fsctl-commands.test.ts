@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { fsctl, hashFile, run } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
-import { waitForFile } from './helpers/wait';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { fsctl, hashFile, run } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
+import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 

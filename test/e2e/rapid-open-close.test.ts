@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import type { FileSummary } from '../agent/control/protocol';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { readRange } from './helpers/agent';
+import type { FileSummary } from '../../agent/control/protocol';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { readRange } from '../helpers/agent';
 
 const MiB = 1024 * 1024;
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import { AGENT_BIN, AgentProcess, FSCTL_BIN, makeDirs, run } from './helpers/agent';
-import { isMounted } from './helpers/mounts';
+import { useCleanups } from '../helpers/fixtures';
+import { AGENT_BIN, AgentProcess, FSCTL_BIN, makeDirs, run } from '../helpers/agent';
+import { isMounted } from '../helpers/mounts';
 
 interface ConfigLine { key: string; value: unknown; source: string }
 

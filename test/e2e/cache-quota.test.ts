@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { startOriginAndAgent, useCleanups } from './helpers/fixtures';
-import { AgentProcess, hashFile, makeDirs, readRange, run } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
-import { waitForFile } from './helpers/wait';
+import { startOriginAndAgent, useCleanups } from '../helpers/fixtures';
+import { AgentProcess, hashFile, makeDirs, readRange, run } from '../helpers/agent';
+import { sha256, TestOrigin } from '../../tools/test-origin';
+import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 

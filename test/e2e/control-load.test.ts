@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AgentClient } from '../ctl/client';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { hashFile } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { AgentClient } from '../../ctl/client';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { hashFile } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import { AgentProcess, hashFile, makeDirs, openOnce } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
-import { claimedRanges, tempFile } from './helpers/state';
-import { waitForFile } from './helpers/wait';
+import { useCleanups } from '../helpers/fixtures';
+import { AgentProcess, hashFile, makeDirs, openOnce } from '../helpers/agent';
+import { sha256, TestOrigin } from '../../tools/test-origin';
+import { claimedRanges, tempFile } from '../helpers/state';
+import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import type { AgentEvent } from '../agent/control/protocol';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { FSCTL_BIN, fsctl, run } from './helpers/agent';
+import type { AgentEvent } from '../../agent/control/protocol';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { FSCTL_BIN, fsctl, run } from '../helpers/agent';
 
 const MiB = 1024 * 1024;
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RangeSet } from '../agent/store/range-set';
+import { RangeSet } from '../../agent/store/range-set';
 
 describe('RangeSet', () => {
   it('merges overlapping and adjacent ranges and counts bytes once', () => {

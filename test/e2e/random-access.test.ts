@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { startOriginAndAgent, useCleanups } from './helpers/fixtures';
-import type { FileSummary } from '../agent/control/protocol';
-import { MAX_WINDOW } from '../agent/fs/read-ahead';
-import { hashFile, readRange } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { startOriginAndAgent, useCleanups } from '../helpers/fixtures';
+import type { FileSummary } from '../../agent/control/protocol';
+import { MAX_WINDOW } from '../../agent/fs/read-ahead';
+import { hashFile, readRange } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

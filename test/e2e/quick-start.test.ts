@@ -5,11 +5,11 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import { run } from './helpers/agent';
-import { sha256, TestOrigin } from '../tools/test-origin';
+import { useCleanups } from '../helpers/fixtures';
+import { run } from '../helpers/agent';
+import { sha256, TestOrigin } from '../../tools/test-origin';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..');
 const EXAMPLE_URL = 'https://example.com/videos/talk.mp4';
 
 /** The shell lines of the README's "Quick start" section, comments stripped, in order. */

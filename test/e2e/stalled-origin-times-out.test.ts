@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readRange } from './helpers/agent';
-import { lsWhileRunning, useOriginAndAgent } from './helpers/fixtures';
+import { readRange } from '../helpers/agent';
+import { lsWhileRunning, useOriginAndAgent } from '../helpers/fixtures';
 
 const MiB = 1024 * 1024;
 const READ_TIMEOUT_S = 3;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { AgentProcess, fsctl, hashFile, run } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { AgentProcess, fsctl, hashFile, run } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 describe('fsctl add and fsctl ls', () => {
   const fx = useOriginAndAgent();

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { AgentProcess, fsctl, hashFile } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { AgentProcess, fsctl, hashFile } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 describe('logs', () => {
   const fx = useOriginAndAgent({ args: ['--log-level', 'debug'] });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { hashFile, readRange } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { hashFile, readRange } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

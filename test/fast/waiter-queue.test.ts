@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FsError } from '../agent/errors';
-import { RangeSet } from '../agent/store/range-set';
-import { WaiterQueue } from '../agent/store/waiter-queue';
+import { FsError } from '../../agent/errors';
+import { RangeSet } from '../../agent/store/range-set';
+import { WaiterQueue } from '../../agent/store/waiter-queue';
 
 /** A queue plus the ranges it serves, with a write() that wakes as the store does. */
 function harness (opts: { stallMs?: number; maxWaitMs?: number } = {}) {

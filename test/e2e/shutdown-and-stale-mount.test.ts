@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { useCleanups } from './helpers/fixtures';
-import type { WaiterSummary } from '../agent/control/protocol';
-import { AgentProcess, makeDirs, run, timeLs } from './helpers/agent';
-import { isMounted, statError } from './helpers/mounts';
-import { TestOrigin } from '../tools/test-origin';
+import { useCleanups } from '../helpers/fixtures';
+import type { WaiterSummary } from '../../agent/control/protocol';
+import { AgentProcess, makeDirs, run, timeLs } from '../helpers/agent';
+import { isMounted, statError } from '../helpers/mounts';
+import { TestOrigin } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

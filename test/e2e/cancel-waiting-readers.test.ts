@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { WaiterSummary } from '../agent/control/protocol';
-import { lsWhileRunning, useOriginAndAgent } from './helpers/fixtures';
-import { fsctl, hashFile, run, type RunResult } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import type { WaiterSummary } from '../../agent/control/protocol';
+import { lsWhileRunning, useOriginAndAgent } from '../helpers/fixtures';
+import { fsctl, hashFile, run, type RunResult } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
 

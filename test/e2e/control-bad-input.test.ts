@@ -3,10 +3,10 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import type { AgentStatus } from '../agent/control/protocol';
-import { useOriginAndAgent } from './helpers/fixtures';
-import { hashFile } from './helpers/agent';
-import { sha256 } from '../tools/test-origin';
+import type { AgentStatus } from '../../agent/control/protocol';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { hashFile } from '../helpers/agent';
+import { sha256 } from '../../tools/test-origin';
 
 interface RpcReply { id: unknown; result?: unknown; error?: { code: number; message: string } }
 

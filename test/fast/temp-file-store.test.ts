@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import type { Dispatcher } from 'undici';
+import { CacheQuota } from '../../agent/cache/cache-quota';
+import type { FsError } from '../../agent/errors';
+import { createOriginDispatcher } from '../../agent/origin/http-client';
+import { probeOrigin } from '../../agent/origin/probe';
+import { DownloadSlots } from '../../agent/store/download-slots';
+import { TempFileStore, type StoreOptions } from '../../agent/store/temp-file-store';
+import { TestOrigin, type Faults } from '../../tools/test-origin';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Reads [pos, pos+len) through the store's FUSE read path. */
+function readAt (store: TempFileStore, pos: number, len: number, aheadEnd = 0): Promise<Buffer> {
+  const buf = Buffer.alloc(len);
+  return new Promise((resolve, reject) => {
+    store.read(buf, len, pos, (err, n) => (err !== null ? reject(err) : resolve(buf.subarray(0, n))), aheadEnd);
+  });
+}
+
+/** Reads a whole file sequentially in 128 KiB requests, as the kernel does. */
+async function readAll (store: TempFileStore): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let pos = 0; pos < store.size; pos += 128 * KiB) parts.push(await readAt(store, pos, 128 * KiB, pos + 2 * MiB));
+  return Buffer.concat(parts);
+}
+
+describe('TempFileStore and Downloader in-process, against the test origin', () => {
+  let origin: TestOrigin;
+  let dispatcher: Dispatcher;
+  let dir: string;
+  const stores: TempFileStore[] = [];
+  before(async () => {
+    origin = await TestOrigin.start();
+    dispatcher = createOriginDispatcher();
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-store-'));
+  });
+  after(async () => {
+    await Promise.allSettled(stores.map(s => s.close()));
+    await dispatcher.close();
+    await origin.close();
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  function options (over: Partial<StoreOptions> = {}): StoreOptions {
+    return {
+      dispatcher,
+      readTimeoutMs: 5000,
+      readMaxWaitMs: 30_000,
+      downloadStallMs: 5000,
+      slots: new DownloadSlots(8),
+      maxDownloadsPerFile: 4,
+      fillMaxBytes: 0,
+      quota: new CacheQuota(1024 * MiB, () => Promise.resolve(0), pino({ level: 'silent' })),
+      ...over,
+    };
+  }
+
+  /** Serves `name` with `size` bytes and opens a store for it; returns both the store and the content. */
+  async function open (name: string, size: number, faults: Faults = {}, over: Partial<StoreOptions> = {}, claimed: Array<[number, number]> = []) {
+    const content = origin.add(name, size, faults);
+    const url = origin.url(name);
+    const info = await probeOrigin(dispatcher, url, {});
+    const store = await TempFileStore.create({ id: name, name, url, headers: {}, origin: info }, path.join(dir, `${name}.part`), options(over), claimed);
+    stores.push(store);
+    return { store, content };
+  }
+
+  it('reads byte-exact at random offsets while a throttled download runs', async () => {
+    const { store, content } = await open('random', 4 * MiB, { throttle: 16 * MiB });
+    for (let i = 0; i < 20; i++) {
+      const pos = Math.floor(Math.random() * (content.length - 4096));
+      assert.ok((await readAt(store, pos, 4096)).equals(content.subarray(pos, pos + 4096)), `bytes at ${pos}`);
+    }
+  });
+
+  it('resumes a dropped connection with Range and If-Range, fetching each byte once', async () => {
+    const { store, content } = await open('dropped', 3 * MiB, { dropAt: MiB });
+    assert.ok((await readAll(store)).equals(content));
+    const gets = origin.requests.filter(r => r.file === 'dropped' && r.method === 'GET');
+    assert.ok(gets.length >= 2, 'a second request after the drop');
+    const resumed = gets[gets.length - 1];
+    assert.match(resumed.range ?? '', /^bytes=\d+-/);
+    assert.ok(Number(/^bytes=(\d+)-/.exec(resumed.range!)![1]) > 0, 'resumed past the start');
+    assert.ok(resumed.ifRange !== null, 'with If-Range');
+    assert.ok(origin.bytesSent('dropped') <= content.length * 1.01, `origin sent ${origin.bytesSent('dropped')}`);
+  });
+
+  it('starts from the bytes already on disk and asks only for the rest', async () => {
+    const content = origin.add('resumed', 2 * MiB);
+    const file = path.join(dir, 'resumed.part');
+    await fs.writeFile(file, content.subarray(0, MiB));
+    const info = await probeOrigin(dispatcher, origin.url('resumed'), {});
+    const store = await TempFileStore.create({ id: 'resumed', name: 'resumed', url: origin.url('resumed'), headers: {}, origin: info }, file, options(), [[0, MiB]]);
+    stores.push(store);
+    assert.equal(store.presentBytes, MiB);
+    assert.ok((await readAll(store)).equals(content));
+    const first = origin.requests.find(r => r.file === 'resumed' && r.method === 'GET')!;
+    assert.equal(first.range, `bytes=${MiB}-${2 * MiB - 1}`);
+    assert.equal(origin.bytesSent('resumed'), MiB);
+  });
+
+  it('drops claimed ranges the temp file is too short to hold', async () => {
+    const content = origin.add('short', MiB);
+    const file = path.join(dir, 'short.part');
+    await fs.writeFile(file, content.subarray(0, 100 * KiB));
+    const info = await probeOrigin(dispatcher, origin.url('short'), {});
+    const store = await TempFileStore.create({ id: 'short', name: 'short', url: origin.url('short'), headers: {}, origin: info }, file, options(), [[0, MiB]]);
+    stores.push(store);
+    assert.equal(store.trimmedAtCreate, true);
+    assert.equal(store.presentBytes, 100 * KiB);
+    assert.ok((await readAll(store)).equals(content));
+  });
+
+  it('never mixes versions: a file changed at the origin fails the read and the file', async () => {
+    const { store } = await open('changing', 2 * MiB, { throttle: 4 * MiB, dropAt: 512 * KiB });
+    await readAt(store, 0, 4096);
+    // A new version, new ETag, while the first connection runs on to its drop: the resumed
+    // request's If-Range then gets the whole new file (200), which must not be mixed in.
+    origin.add('changing', 2 * MiB + 1);
+    await assert.rejects(readAt(store, 2 * MiB - 4096, 4096), (err: FsError) => /changed/.test(err.message));
+    assert.equal(store.state, 'error');
+  });
+
+  it('fails waiting reads at once when the origin says the file is gone', async () => {
+    const { store } = await open('gone', 2 * MiB, { dropAt: 512 * KiB, statusAfterFirstGet: 404 });
+    const began = performance.now();
+    await assert.rejects(readAt(store, MiB, 4096), (err: FsError) => err.errno === 'EIO' && /404/.test(err.message));
+    assert.ok(performance.now() - began < 2000);
+    await assert.rejects(readAt(store, MiB, 4096), 'a later read of missing bytes fails at once');
+  });
+
+  it('fails a read with ETIMEDOUT once its download brought nothing for read-timeout', async () => {
+    const { store } = await open('stalled', 2 * MiB, { stallAt: 256 * KiB }, { readTimeoutMs: 300, downloadStallMs: 60_000 });
+    const began = performance.now();
+    await assert.rejects(readAt(store, MiB, 4096), (err: FsError) => err.errno === 'ETIMEDOUT');
+    const ms = performance.now() - began;
+    assert.ok(ms >= 250 && ms < 2000, `failed after ${Math.round(ms)} ms`);
+    assert.equal(store.state, 'stalled');
+  });
+
+  it('pauses its download while the quota is full; readers time out, and it resumes when space frees', async () => {
+    const quota = new CacheQuota(8 * MiB, () => Promise.resolve(0), pino({ level: 'silent' }));
+    quota.setAllocated('someone-else', 8 * MiB);
+    let wrote!: () => void;
+    const firstWrite = new Promise<void>(resolve => { wrote = resolve; });
+    const { store, content } = await open('quota', MiB, {}, { quota, readTimeoutMs: 300, observer: { onWrite: () => wrote() } });
+    await assert.rejects(readAt(store, 0, 4096), (err: FsError) => err.errno === 'ETIMEDOUT');
+    assert.equal(store.presentBytes, 0, 'nothing written over the quota');
+    quota.setAllocated('someone-else', 0);
+    await firstWrite; // the paused download goes on by itself
+    assert.ok((await readAll(store)).equals(content));
+  });
+
+  it('cancel fails waiting reads at once and later reads of missing bytes; resume completes the file', async () => {
+    const { store, content } = await open('cancelled', 2 * MiB, { throttle: 2 * MiB });
+    const waiting = readAt(store, 2 * MiB - 4096, 4096);
+    store.cancel('cancelled by the test');
+    await assert.rejects(waiting, (err: FsError) => err.errno === 'ECANCELED');
+    await assert.rejects(readAt(store, 2 * MiB - 4096, 4096), (err: FsError) => err.errno === 'EIO');
+    origin.setFaults('cancelled', {});
+    store.resume();
+    assert.ok((await readAll(store)).equals(content));
+  });
+});
