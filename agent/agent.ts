@@ -118,14 +118,19 @@ export class Agent implements FsBackend, ControlTarget {
       db.close();
       throw err;
     }
-    log.info({ mount: config.mount, socket: config.socket, cacheDir: config.cacheDir, files: records.length, cacheMaxBytes: maxBytes }, 'ready');
+    log.info(
+      { mount: config.mount, socket: config.socket, cacheDir: config.cacheDir, files: records.length, cacheMaxBytes: maxBytes },
+      'ready'
+    );
     agent.#afterStart(records);
     return agent;
   }
 
   #load (records: FileRecord[]): void {
     for (const r of records) {
-      this.catalogue.add({ id: r.id, name: r.name, url: r.url, headers: r.headers, origin: r.origin, addedAt: r.addedAt, mtimeMs: r.mtimeMs });
+      this.catalogue.add(
+        { id: r.id, name: r.name, url: r.url, headers: r.headers, origin: r.origin, addedAt: r.addedAt, mtimeMs: r.mtimeMs }
+      );
       this.#pool.addResting(r.id, r.ranges, r.lastAccessAt, r.pinned);
     }
   }
@@ -134,7 +139,7 @@ export class Agent implements FsBackend, ControlTarget {
   #afterStart (records: FileRecord[]): void {
     this.#pool.sweepOrphans(new Set(records.map(r => r.id))).then(
       n => { if (n > 0) this.log.info({ removed: n }, 'deleted temp files no catalogued file claims'); },
-      err => this.log.warn({ err }, 'could not sweep the cache dir'),
+      err => this.log.warn({ err }, 'could not sweep the cache dir')
     );
     for (const r of records) {
       const present = this.#pool.presentBytes(r.id);
@@ -169,7 +174,10 @@ export class Agent implements FsBackend, ControlTarget {
       return;
     }
     if (sameVersion(entry.origin, now)) return;
-    this.log.info({ file: name, size: now.size, etag: now.etag }, 'the file changed at the origin; dropping cached bytes of the old version');
+    this.log.info(
+      { file: name, size: now.size, etag: now.etag },
+      'the file changed at the origin; dropping cached bytes of the old version'
+    );
     await this.#pool.drop(entry.id, 'the file changed at the origin');
     const current = this.catalogue.get(name);
     if (current === undefined || current.id !== entry.id) return;
@@ -227,7 +235,15 @@ export class Agent implements FsBackend, ControlTarget {
     const raced = this.catalogue.get(name);
     if (raced !== undefined && raced.url === url.href) return { file: this.#summary(raced), added: false };
     const now = Date.now();
-    const entry: FileEntry = { id: Catalogue.entryId(name, url.href), name, url: url.href, headers, origin, addedAt: now, mtimeMs: mtimeOf(origin, now) };
+    const entry: FileEntry = {
+      id: Catalogue.entryId(name, url.href),
+      name,
+      url: url.href,
+      headers,
+      origin,
+      addedAt: now,
+      mtimeMs: mtimeOf(origin, now),
+    };
     this.catalogue.add(entry);
     try {
       this.#db.insertFile({ ...entry, lastAccessAt: now, state: 'idle', lastError: null, pinned: false });
@@ -245,7 +261,9 @@ export class Agent implements FsBackend, ControlTarget {
     let name = file;
     if (path.isAbsolute(file)) {
       const rel = path.relative(this.config.mount, file);
-      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new FsError('EINVAL', `${file} is not inside the mount ${this.config.mount}`);
+      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+        throw new FsError('EINVAL', `${file} is not inside the mount ${this.config.mount}`);
+      }
       name = rel.split(path.sep).join('/');
     }
     const entry = this.catalogue.get(name);

@@ -82,10 +82,12 @@ function seconds (raw: unknown): number {
 }
 
 /** 20G, 512M, 1.5GiB, 1073741824 -> bytes; at least 1 MiB. */
-export function byteSize (raw: unknown): number {
+function byteSize (raw: unknown): number {
   const m = typeof raw === 'number' ? [String(raw), String(raw), ''] : /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(String(raw));
   const n = m === null ? NaN : Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
-  if (!Number.isFinite(n) || n < 1024 * 1024) throw new Error(`must be a size of at least 1 MiB such as 20G, 512M or 1073741824 (got ${JSON.stringify(raw)})`);
+  if (!Number.isFinite(n) || n < 1024 * 1024) {
+    throw new Error(`must be a size of at least 1 MiB such as 20G, 512M or 1073741824 (got ${JSON.stringify(raw)})`);
+  }
   return Math.floor(n);
 }
 
@@ -108,29 +110,129 @@ function bool (raw: unknown): boolean {
 }
 
 function level (raw: unknown): string {
-  if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw)) throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
+  if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw)) {
+    throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
+  }
   return raw;
 }
 
 /** Every agent option, once: flags, environment variables, config keys, checks and help all come from here. */
 const SPECS: Spec[] = [
-  { name: 'mount', attr: 'mount', arg: '<dir>', help: 'mount point (created if missing; must be empty)', parse: absolutePath, defaultValue: d => d.mount },
-  { name: 'cache-dir', attr: 'cacheDir', arg: '<dir>', help: 'where temp files of downloaded bytes are kept', parse: absolutePath, defaultValue: d => d.cacheDir },
-  { name: 'state-dir', attr: 'stateDir', arg: '<dir>', help: 'where the state database and logs are kept', parse: absolutePath, defaultValue: d => d.stateDir },
+  {
+    name: 'mount',
+    attr: 'mount',
+    arg: '<dir>',
+    help: 'mount point (created if missing; must be empty)',
+    parse: absolutePath,
+    defaultValue: d => d.mount,
+  },
+  {
+    name: 'cache-dir',
+    attr: 'cacheDir',
+    arg: '<dir>',
+    help: 'where temp files of downloaded bytes are kept',
+    parse: absolutePath,
+    defaultValue: d => d.cacheDir,
+  },
+  {
+    name: 'state-dir',
+    attr: 'stateDir',
+    arg: '<dir>',
+    help: 'where the state database and logs are kept',
+    parse: absolutePath,
+    defaultValue: d => d.stateDir,
+  },
   { name: 'socket', attr: 'socket', arg: '<path>', help: 'control socket for fsctl', parse: absolutePath, defaultValue: d => d.socket },
-  { name: 'read-timeout', attr: 'readTimeoutMs', arg: '<seconds>', help: 'fail a waiting read once its download received nothing for this long', parse: seconds, defaultValue: () => 20_000, describeDefault: '20', show: ms },
-  { name: 'read-max-wait', attr: 'readMaxWaitMs', arg: '<seconds>', help: 'fail a waiting read after this long in any case', parse: seconds, defaultValue: () => 300_000, describeDefault: '300', show: ms },
-  { name: 'download-stall', attr: 'downloadStallMs', arg: '<seconds>', help: 'drop and resume a download connection silent this long', parse: seconds, defaultValue: () => 10_000, describeDefault: '10', show: ms },
-  { name: 'cache-max-bytes', attr: 'cacheMaxBytes', arg: '<size>', help: 'hard limit on cached bytes, e.g. 20G', parse: byteSize, defaultValue: () => null, describeDefault: '10 GiB or half the free space at first start, whichever is smaller' },
-  { name: 'evict-on-close', attr: 'evictOnClose', help: 'drop a file\'s cached bytes when its last handle closes', parse: bool, defaultValue: () => false },
-  { name: 'resume-downloads', attr: 'resumeDownloads', negatable: true, help: 'continue unfinished downloads at start without waiting for a reader', parse: bool, defaultValue: () => true },
-  { name: 'max-connections', attr: 'maxConnections', arg: '<n>', help: 'origin connections across all files (reads waiting go first)', parse: count, defaultValue: () => 32 },
-  { name: 'max-connections-per-file', attr: 'maxConnectionsPerFile', arg: '<n>', help: 'origin connections one file may use at once (seeks far apart each get one)', parse: count, defaultValue: () => 4 },
-  { name: 'fill-files-up-to', attr: 'fillFilesUpTo', arg: '<size>', help: 'download files up to this size whole once opened; larger ones only as far as reads and read-ahead ask', parse: sizeOrZero, defaultValue: () => 1024 ** 3, describeDefault: '1G' },
-  { name: 'log-level', attr: 'logLevel', arg: '<level>', help: `log level: ${LOG_LEVELS.join(', ')}`, parse: level, defaultValue: () => 'info' },
+  {
+    name: 'read-timeout',
+    attr: 'readTimeoutMs',
+    arg: '<seconds>',
+    help: 'fail a waiting read once its download received nothing for this long',
+    parse: seconds,
+    defaultValue: () => 20_000,
+    describeDefault: '20',
+    show: ms,
+  },
+  {
+    name: 'read-max-wait',
+    attr: 'readMaxWaitMs',
+    arg: '<seconds>',
+    help: 'fail a waiting read after this long in any case',
+    parse: seconds,
+    defaultValue: () => 300_000,
+    describeDefault: '300',
+    show: ms,
+  },
+  {
+    name: 'download-stall',
+    attr: 'downloadStallMs',
+    arg: '<seconds>',
+    help: 'drop and resume a download connection silent this long',
+    parse: seconds,
+    defaultValue: () => 10_000,
+    describeDefault: '10',
+    show: ms,
+  },
+  {
+    name: 'cache-max-bytes',
+    attr: 'cacheMaxBytes',
+    arg: '<size>',
+    help: 'hard limit on cached bytes, e.g. 20G',
+    parse: byteSize,
+    defaultValue: () => null,
+    describeDefault: '10 GiB or half the free space at first start, whichever is smaller',
+  },
+  {
+    name: 'evict-on-close',
+    attr: 'evictOnClose',
+    help: 'drop a file\'s cached bytes when its last handle closes',
+    parse: bool,
+    defaultValue: () => false,
+  },
+  {
+    name: 'resume-downloads',
+    attr: 'resumeDownloads',
+    negatable: true,
+    help: 'continue unfinished downloads at start without waiting for a reader',
+    parse: bool,
+    defaultValue: () => true,
+  },
+  {
+    name: 'max-connections',
+    attr: 'maxConnections',
+    arg: '<n>',
+    help: 'origin connections across all files (reads waiting go first)',
+    parse: count,
+    defaultValue: () => 32,
+  },
+  {
+    name: 'max-connections-per-file',
+    attr: 'maxConnectionsPerFile',
+    arg: '<n>',
+    help: 'origin connections one file may use at once (seeks far apart each get one)',
+    parse: count,
+    defaultValue: () => 4,
+  },
+  {
+    name: 'fill-files-up-to',
+    attr: 'fillFilesUpTo',
+    arg: '<size>',
+    help: 'download files up to this size whole once opened; larger ones only as far as reads and read-ahead ask',
+    parse: sizeOrZero,
+    defaultValue: () => 1024 ** 3,
+    describeDefault: '1G',
+  },
+  {
+    name: 'log-level',
+    attr: 'logLevel',
+    arg: '<level>',
+    help: `log level: ${LOG_LEVELS.join(', ')}`,
+    parse: level,
+    defaultValue: () => 'info',
+  },
 ];
 
-export function envName (name: string): string {
+function envName (name: string): string {
   return `FUSESTREAM_${name.toUpperCase().replace(/-/g, '_')}`;
 }
 
@@ -155,7 +257,13 @@ export function describeConfig (r: ResolvedConfig): ConfigLine[] {
  * Merges flags > environment > config file > defaults and checks every value. Throws a
  * ConfigError naming the key and the source of the bad value; nothing has been touched yet.
  */
-export function resolveConfig (flags: Record<string, unknown>, env: NodeJS.ProcessEnv, configPath: string | null, explicitConfig: boolean): ResolvedConfig {
+export function resolveConfig (
+  flags: Record<string,
+  unknown>,
+  env: NodeJS.ProcessEnv,
+  configPath: string | null,
+  explicitConfig: boolean
+): ResolvedConfig {
   const d = defaultPaths(env);
   const file = configPath !== null ? readConfigFile(configPath, explicitConfig) : null;
   if (file !== null) {
@@ -169,14 +277,23 @@ export function resolveConfig (flags: Record<string, unknown>, env: NodeJS.Proce
   const sources: Record<string, Source> = {};
   for (const spec of SPECS) {
     const [raw, from]: [unknown, Source] =
-      flags[spec.name] !== undefined ? [flags[spec.name], 'flag']
-        : env[envName(spec.name)] !== undefined ? [env[envName(spec.name)], 'env']
-          : file !== null && file[spec.name] !== undefined ? [file[spec.name], 'config']
+      flags[spec.name] !== undefined
+        ? [flags[spec.name], 'flag']
+        : env[envName(spec.name)] !== undefined
+          ? [env[envName(spec.name)], 'env']
+          : file !== null && file[spec.name] !== undefined
+            ? [file[spec.name], 'config']
             : [undefined, 'default'];
     try {
       config[spec.attr] = from === 'default' ? spec.defaultValue(d) : spec.parse(raw, from);
     } catch (err) {
-      const where = from === 'flag' ? `--${spec.name}` : from === 'env' ? envName(spec.name) : `"${spec.name}" in the config file ${configPath}`;
+      const where = from === 'flag'
+        ? `--${spec.name}`
+        : from === 'env'
+          ? envName(
+            spec.name
+          )
+          : `"${spec.name}" in the config file ${configPath}`;
       throw new ConfigError(`${where} ${(err as Error).message}`);
     }
     sources[spec.name] = from;
@@ -195,19 +312,27 @@ function readConfigFile (file: string, mustExist: boolean): Record<string, unkno
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object of settings`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file} must hold a JSON object of settings`);
+  }
   return parsed as Record<string, unknown>;
 }
 
 /** Checks the folders the agent writes to can be created and written, naming the key if not. */
 export async function checkWritableDirs (r: ResolvedConfig): Promise<void> {
-  const dirs: Array<[string, string]> = [['cache-dir', r.config.cacheDir], ['state-dir', r.config.stateDir], ['socket', path.dirname(r.config.socket)]];
+  const dirs: Array<[string, string]> = [
+    ['cache-dir', r.config.cacheDir],
+    ['state-dir', r.config.stateDir],
+    ['socket', path.dirname(r.config.socket)],
+  ];
   for (const [key, dir] of dirs) {
     try {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       await fs.access(dir, constants.W_OK);
     } catch (err) {
-      throw new ConfigError(`"${key}" (${dir}, from ${r.sources[key]}) is not a writable folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new ConfigError(
+        `"${key}" (${dir}, from ${r.sources[key]}) is not a writable folder: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`
+      );
     }
   }
 }

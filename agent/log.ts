@@ -3,7 +3,14 @@ import path from 'node:path';
 import pino, { type Logger, type TransportTargetOptions } from 'pino';
 
 /** Fields that may carry credentials; pino blanks them before a line is written. */
-const REDACT = ['headers.authorization', 'headers.cookie', 'headers["proxy-authorization"]', 'headers["set-cookie"]', '*.headers.authorization', '*.headers.cookie'];
+const REDACT = [
+  'headers.authorization',
+  'headers.cookie',
+  'headers["proxy-authorization"]',
+  'headers["set-cookie"]',
+  '*.headers.authorization',
+  '*.headers.cookie',
+];
 /** One log file grows to this size before it rolls over... */
 const LOG_FILE_SIZE = '10m';
 /** ...and this many rolled files are kept besides the active one. */
@@ -32,7 +39,12 @@ export function createLogger (level: string, stateDir: string): Logger {
         target: 'pino-roll',
         level,
         options: {
-          file: path.join(logDir(stateDir), 'agent'), extension: '.log', size: LOG_FILE_SIZE, mkdir: true, symlink: true, mode: 0o600,
+          file: path.join(logDir(stateDir), 'agent'),
+          extension: '.log',
+          size: LOG_FILE_SIZE,
+          mkdir: true,
+          symlink: true,
+          mode: 0o600,
           limit: { count: LOG_FILES_KEPT, removeOtherLogFiles: true },
         },
       },

@@ -35,7 +35,9 @@ export function defaultPaths (env: NodeJS.ProcessEnv = process.env): DefaultPath
     mount: path.join(home, 'FuseStream'),
     cacheDir: path.join(xdg('XDG_CACHE_HOME', '.cache'), 'fusestream'),
     stateDir,
-    socket: runtime !== undefined && path.isAbsolute(runtime) ? path.join(runtime, 'fusestream', 'agent.sock') : path.join(stateDir, 'agent.sock'),
+    socket: runtime !== undefined && path.isAbsolute(runtime)
+      ? path.join(runtime, 'fusestream', 'agent.sock')
+      : path.join(stateDir, 'agent.sock'),
     configFile: path.join(xdg('XDG_CONFIG_HOME', '.config'), 'fusestream', 'config.json'),
   };
 }

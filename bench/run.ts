@@ -41,7 +41,7 @@ async function timed (script: string): Promise<number> {
   return seconds * 1000;
 }
 
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 async function rssKiB (pid: number): Promise<number> {
   const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
@@ -75,7 +75,13 @@ async function main (): Promise<void> {
       const after = await agent.rpc<AgentStatus>('agent.status');
       return { catMs: ms, commitsPerSecond: (after.databaseCommits - before.databaseCommits) / (ms / 1000) };
     });
-    figures.push({ name: 'seq (1 GiB, MB/s)', value: mb(GiB, catMs).toFixed(0), baseline: `curl ${mb(GiB, curlMs).toFixed(0)}`, ratio: curlMs / catMs, note: `state-db commits during it: ${commitsPerSecond.toFixed(1)}/s` });
+    figures.push({
+      name: 'seq (1 GiB, MB/s)',
+      value: mb(GiB, catMs).toFixed(0),
+      baseline: `curl ${mb(GiB, curlMs).toFixed(0)}`,
+      ratio: curlMs / catMs,
+      note: `state-db commits during it: ${commitsPerSecond.toFixed(1)}/s`,
+    });
   }
 
   if (want('ttfb')) {
@@ -88,7 +94,13 @@ async function main (): Promise<void> {
         return timed(`dd if=${q(agent.path('seq.bin'))} bs=4096 count=1 status=none`);
       }));
     }
-    figures.push({ name: 'ttfb (ms)', value: median(ms).toFixed(1), baseline: `curl ${curlMs.toFixed(1)}`, ratio: median(ms) / curlMs, note: 'median of 3 cold starts; both include starting a process' });
+    figures.push({
+      name: 'ttfb (ms)',
+      value: median(ms).toFixed(1),
+      baseline: `curl ${curlMs.toFixed(1)}`,
+      ratio: median(ms) / curlMs,
+      note: 'median of 3 cold starts; both include starting a process',
+    });
   }
 
   if (want('seek')) {
@@ -98,23 +110,42 @@ async function main (): Promise<void> {
       await agent.add(origin.url('seek.bin'));
       return timed(`dd if=${q(agent.path('seek.bin'))} bs=1M skip=900 count=1 status=none`);
     });
-    figures.push({ name: 'seek @900 MiB (ms)', value: ms.toFixed(1), baseline: `curl ${curlMs.toFixed(1)}`, ratio: ms / curlMs, note: '1 MiB at 50 MB/s is 21 ms on one connection' });
+    figures.push({
+      name: 'seek @900 MiB (ms)',
+      value: ms.toFixed(1),
+      baseline: `curl ${curlMs.toFixed(1)}`,
+      ratio: ms / curlMs,
+      note: '1 MiB at 50 MB/s is 21 ms on one connection',
+    });
   }
 
   if (want('par-files')) {
     log('par-files: 16 readers of 16 different 64 MiB files');
-    const curlMs = await timed(Array.from({ length: 16 }, (_, i) => `curl -sf -o /dev/null ${origin.url(`par-${i}.bin`)} &`).join(' ') + ' wait');
+    const curlMs = await timed(
+      Array.from({ length: 16 }, (_, i) => `curl -sf -o /dev/null ${origin.url(`par-${i}.bin`)} &`).join(' ') + ' wait'
+    );
     const { ms, peakMiB } = await withAgent([], async agent => {
       for (let i = 0; i < 16; i++) await agent.add(origin.url(`par-${i}.bin`));
       let peak = 0;
       let sampling = true;
-      const sampler = (async () => { while (sampling) { peak = Math.max(peak, await rssKiB(agent.proc.pid!)); await new Promise(r => setTimeout(r, 20)); } })();
+      const sampler = (async () => {
+        while (sampling) {
+          peak = Math.max(peak, await rssKiB(agent.proc.pid!));
+          await new Promise(resolve => setTimeout(resolve, 20));
+        }
+      })();
       const t = await timed(Array.from({ length: 16 }, (_, i) => `cat ${q(agent.path(`par-${i}.bin`))} &`).join(' ') + ' wait');
       sampling = false;
       await sampler;
       return { ms: t, peakMiB: peak / 1024 };
     });
-    figures.push({ name: 'par-files (total MB/s)', value: mb(GiB, ms).toFixed(0), baseline: `curl ${mb(GiB, curlMs).toFixed(0)}`, ratio: curlMs / ms, note: `peak agent RSS ${peakMiB.toFixed(0)} MiB` });
+    figures.push({
+      name: 'par-files (total MB/s)',
+      value: mb(GiB, ms).toFixed(0),
+      baseline: `curl ${mb(GiB, curlMs).toFixed(0)}`,
+      ratio: curlMs / ms,
+      note: `peak agent RSS ${peakMiB.toFixed(0)} MiB`,
+    });
   }
 
   if (want('par-same')) {
@@ -127,14 +158,31 @@ async function main (): Promise<void> {
       const sentBefore = origin.bytesSent('same.bin');
       let reading = true;
       const loaded: number[] = [];
-      const lsLoop = (async () => { while (reading) { loaded.push(await timed(`ls -l ${q(agent.mount)}`)); await new Promise(r => setTimeout(r, 20)); } })();
+      const lsLoop = (async () => {
+        while (reading) {
+          loaded.push(await timed(`ls -l ${q(agent.mount)}`));
+          await new Promise(resolve => setTimeout(resolve, 20));
+        }
+      })();
       const times = await Promise.all(Array.from({ length: 32 }, () => timed(`cat ${q(agent.path('same.bin'))}`)));
       reading = false;
       await lsLoop;
       return { slowest: Math.max(...times), ratio: (origin.bytesSent('same.bin') - sentBefore) / GiB, lsIdle: idle, lsLoaded: loaded };
     });
-    figures.push({ name: 'par-same: slowest reader (s)', value: (slowest / 1000).toFixed(1), baseline: `curl ${(ideal / 1000).toFixed(1)}`, ratio: slowest / ideal, note: `origin bytes / size ${ratio.toFixed(4)}; nominal size/rate ${(GiB / THROTTLE).toFixed(1)} s` });
-    figures.push({ name: 'ls -l under par-same (ms)', value: `median ${median(lsLoaded).toFixed(1)}, max ${Math.max(...lsLoaded).toFixed(1)}`, baseline: `idle median ${median(lsIdle).toFixed(1)}`, ratio: median(lsLoaded) / median(lsIdle), note: `${lsLoaded.length} runs of ls -l, timed by bash in the child` });
+    figures.push({
+      name: 'par-same: slowest reader (s)',
+      value: (slowest / 1000).toFixed(1),
+      baseline: `curl ${(ideal / 1000).toFixed(1)}`,
+      ratio: slowest / ideal,
+      note: `origin bytes / size ${ratio.toFixed(4)}; nominal size/rate ${(GiB / THROTTLE).toFixed(1)} s`,
+    });
+    figures.push({
+      name: 'ls -l under par-same (ms)',
+      value: `median ${median(lsLoaded).toFixed(1)}, max ${Math.max(...lsLoaded).toFixed(1)}`,
+      baseline: `idle median ${median(lsIdle).toFixed(1)}`,
+      ratio: median(lsLoaded) / median(lsIdle),
+      note: `${lsLoaded.length} runs of ls -l, timed by bash in the child`,
+    });
   }
 
   if (want('small-files')) {
@@ -145,7 +193,13 @@ async function main (): Promise<void> {
       for (let i = 0; i < 100; i++) await agent.add(origin.url(`small-${i}.bin`));
       return timed(script(i => `cat ${q(agent.path(`small-${i}.bin`))}`));
     });
-    figures.push({ name: 'small-files (files/s)', value: (100 / (ms / 1000)).toFixed(0), baseline: `curl ${(100 / (curlMs / 1000)).toFixed(0)}`, ratio: curlMs / ms, note: 'a process per file on both sides' });
+    figures.push({
+      name: 'small-files (files/s)',
+      value: (100 / (ms / 1000)).toFixed(0),
+      baseline: `curl ${(100 / (curlMs / 1000)).toFixed(0)}`,
+      ratio: curlMs / ms,
+      note: 'a process per file on both sides',
+    });
   }
 
   if (want('waiters')) {
@@ -167,7 +221,10 @@ async function main (): Promise<void> {
     t = performance.now();
     for (let off = 0; off < n * 4096; off += 65536) ours.queue.wake({ start: off, end: off + 65536 }, ours.present.add(off, off + 65536));
     const oursMs = performance.now() - t;
-    const naive: Array<{ offset: number; end: number; done: boolean }> = Array.from({ length: n }, (_, i) => ({ offset: i * 4096, end: i * 4096 + 4096, done: false }));
+    const naive: Array<{ offset: number; end: number; done: boolean }> = Array.from(
+      { length: n },
+      (_, i) => ({ offset: i * 4096, end: i * 4096 + 4096, done: false })
+    );
     const naivePresent = new RangeSet();
     t = performance.now();
     for (let off = 0; off < n * 4096; off += 65536) {
@@ -175,8 +232,22 @@ async function main (): Promise<void> {
       for (const w of naive) if (!w.done && naivePresent.contains(w.offset, w.end)) w.done = true;
     }
     const naiveMs = performance.now() - t;
-    figures.push({ name: 'waiters: 10,000 woken by one write (ms)', value: oneMs.toFixed(2), baseline: '-', ratio: null, note: `${one.woken()} woken` });
-    figures.push({ name: 'waiters: 10,000 over 625 writes (ms)', value: oursMs.toFixed(2), baseline: `rescan-all ${naiveMs.toFixed(1)}`, ratio: oursMs / naiveMs, note: `${ours.woken()} woken` });
+    figures.push(
+      {
+        name: 'waiters: 10,000 woken by one write (ms)',
+        value: oneMs.toFixed(2),
+        baseline: '-',
+        ratio: null,
+        note: `${one.woken()} woken`,
+      }
+    );
+    figures.push({
+      name: 'waiters: 10,000 over 625 writes (ms)',
+      value: oursMs.toFixed(2),
+      baseline: `rescan-all ${naiveMs.toFixed(1)}`,
+      ratio: oursMs / naiveMs,
+      note: `${ours.woken()} woken`,
+    });
   }
 
   await origin.close();
@@ -184,7 +255,9 @@ async function main (): Promise<void> {
     process.stdout.write(JSON.stringify({ node: process.version, figures }, null, 2) + '\n');
     return;
   }
-  const table = new Table({ head: ['figure', 'fusestream', 'baseline (same run)', 'ratio', 'note'], style: { head: [], border: [], compact: true } });
+  const table = new Table(
+    { head: ['figure', 'fusestream', 'baseline (same run)', 'ratio', 'note'], style: { head: [], border: [], compact: true } }
+  );
   for (const f of figures) table.push([f.name, f.value, f.baseline, f.ratio === null ? '-' : f.ratio.toFixed(2), f.note]);
   process.stdout.write(table.toString() + '\n');
   process.stdout.write('ratio: fusestream ÷ baseline in the figure\'s own unit (for rates higher is better, for times lower is better).\n');

@@ -19,7 +19,7 @@ export async function showLogs (dir: string, lines: number, follow: boolean, raw
     : null;
   const print = (line: string): void => {
     if (line === '') return;
-    if (pretty === null) return void process.stdout.write(line + '\n');
+    if (pretty === null) { process.stdout.write(line + '\n'); return; }
     try { process.stdout.write(pretty(JSON.parse(line) as object)); } catch { process.stdout.write(line + '\n'); }
   };
   const files = await logFiles(dir);

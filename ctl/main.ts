@@ -128,8 +128,10 @@ program.command('status')
     if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
     const color = colorEnabled();
-    process.stdout.write(`${status.mount} (${status.mounted ? 'mounted' : 'not mounted'}) · cache ${bytes(status.cache.usedBytes)} of ${bytes(status.cache.maxBytes)} · up ${duration(status.uptimeSeconds * 1000)} · ${status.activeDownloads} downloading · ${status.waiters} waiting reads\n`);
-    if (files.length === 0) return void process.stdout.write('no files; add one with: fsctl add URL\n');
+    process.stdout.write(
+      `${status.mount} (${status.mounted ? 'mounted' : 'not mounted'}) · cache ${bytes(status.cache.usedBytes)} of ${bytes(status.cache.maxBytes)} · up ${duration(status.uptimeSeconds * 1000)} · ${status.activeDownloads} downloading · ${status.waiters} waiting reads\n`
+    );
+    if (files.length === 0) { process.stdout.write('no files; add one with: fsctl add URL\n'); return; }
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
       t.push([f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond),
@@ -148,9 +150,15 @@ program.command('info')
       ['name', f.name], ['url', f.url], ['size', `${bytes(f.size)} (${f.size} bytes)`],
       ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
       ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')], ['rate', rate(f.bytesPerSecond)],
-      ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)], ['download at', f.downloadPosition === null ? '-' : String(f.downloadPosition)],
+      ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)], [
+        'download at',
+        f.downloadPosition === null ? '-' : String(f.downloadPosition),
+      ],
       ['open handles', String(f.openHandles)], ['waiting reads', String(f.waiters)], ['last error', f.lastError ?? '-'],
-      ['etag', f.origin.etag ?? '-'], ['last-modified', f.origin.lastModified ?? '-'], ['range support', f.origin.acceptRanges ? 'yes' : 'no'],
+      ['etag', f.origin.etag ?? '-'], ['last-modified', f.origin.lastModified ?? '-'], [
+        'range support',
+        f.origin.acceptRanges ? 'yes' : 'no',
+      ],
       ['added', f.addedAt], ['ranges', f.ranges.slice(0, 8).map(([s, e]) => `${s}-${e}`).join(' ') + (f.ranges.length > 8 ? ' …' : '')],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n') + '\n');
@@ -160,7 +168,12 @@ fileCommand('cancel', 'stop a file\'s download; its waiting reads fail with EIO 
 fileCommand('resume', 'download a cancelled or failed file again, now', Methods.resume, f => `resumed ${f.name} (${f.state})`);
 fileCommand('pin', 'keep a file\'s cached bytes: never evicted', Methods.pin, f => `pinned ${f.name}`);
 fileCommand('unpin', 'let a file\'s cached bytes be evicted again', Methods.unpin, f => `unpinned ${f.name}`);
-fileCommand('prefetch', 'download the whole file now, with no reader', Methods.prefetch, f => `prefetching ${f.name} (${percent(f.presentBytes, f.size)} present)`);
+fileCommand(
+  'prefetch',
+  'download the whole file now, with no reader',
+  Methods.prefetch,
+  f => `prefetching ${f.name} (${percent(f.presentBytes, f.size)} present)`
+);
 
 program.command('evict')
   .description('drop cached bytes: of one file, or of every file neither open nor pinned')
@@ -179,9 +192,13 @@ program.command('waiters')
   .action(() => withAgent(async (client, json) => {
     const waiters = await client.call<WaiterSummary[]>(Methods.listWaiters);
     if (json) return printJson(waiters);
-    if (waiters.length === 0) return void process.stdout.write('no reads are waiting\n');
+    if (waiters.length === 0) { process.stdout.write('no reads are waiting\n'); return; }
     const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'pid']);
-    for (const w of waiters) t.push([w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', w.pid ?? '-']);
+    for (const w of waiters) {
+      t.push(
+        [w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', w.pid ?? '-']
+      );
+    }
     process.stdout.write(t.toString() + '\n');
   }));
 
@@ -192,11 +209,14 @@ program.command('events')
     client.onNotification = (method, params) => {
       if (method !== Notifications.event) return;
       const e = params as AgentEvent;
-      if (json) return void process.stdout.write(JSON.stringify(e) + '\n');
+      if (json) { process.stdout.write(JSON.stringify(e) + '\n'); return; }
       const time = new Date(e.at).toISOString().slice(11, 23);
-      const what = e.type === 'progress' ? `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`
-        : e.type === 'state' ? `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`
-          : e.type === 'retry' ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
+      const what = e.type === 'progress'
+        ? `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`
+        : e.type === 'state'
+          ? `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`
+          : e.type === 'retry'
+            ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
             : e.type;
       process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
     };
@@ -294,11 +314,15 @@ serviceCommand('install', 'render the service file for this machine, write it, e
   .action(async (opts: { kind: ServiceKind; filesOnly?: boolean; dryRun?: boolean }) => {
     const { json } = globals();
     const p = await plan(opts.kind, json);
-    if (opts.dryRun === true) return void process.stdout.write(json ? JSON.stringify(p) + '\n' : p.content);
+    if (opts.dryRun === true) { process.stdout.write(json ? JSON.stringify(p) + '\n' : p.content); return; }
     const steps = await install(p, opts.filesOnly === true);
     const failed = steps.find(s => !s.ok);
     if (json) printJson({ installed: p.target, steps });
-    else process.stdout.write(`wrote ${p.target}\n` + (failed ? '' : opts.filesOnly ? '' : 'the agent is enabled and started; it will start at every login\n'));
+    else {
+      process.stdout.write(
+      `wrote ${p.target}\n` + (failed ? '' : opts.filesOnly ? '' : 'the agent is enabled and started; it will start at every login\n')
+      );
+    }
     if (failed) fail(EXIT.refused, `the file is written, but starting it failed: ${failed.detail}`, json);
   });
 serviceCommand('uninstall', 'stop and disable the service (the agent unmounts), and remove the file')
@@ -318,8 +342,9 @@ serviceCommand('status', 'whether the service file is installed, what the servic
     const state = await serviceState(p);
     const agent = await tryAgent<AgentStatus>(Methods.status);
     if (json) return printJson({ ...state, agentRunning: agent !== null, pid: agent?.pid ?? null });
-    process.stdout.write(`${opts.kind} service: ${state.installed ? `installed at ${state.file}` : `not installed (would go to ${state.file})`}\n` +
-      `service manager says: ${state.manager}\nagent: ${agent !== null ? `running, pid ${agent.pid}, mount ${agent.mount}` : 'not running'}\n`);
+    const file = state.installed ? `installed at ${state.file}` : `not installed (would go to ${state.file})`;
+    const running = agent !== null ? `running, pid ${agent.pid}, mount ${agent.mount}` : 'not running';
+    process.stdout.write(`${opts.kind} service: ${file}\nservice manager says: ${state.manager}\nagent: ${running}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -42,11 +42,15 @@ export async function renderService (input: RenderInput): Promise<ServicePlan> {
     FUSERMOUNT: await findFusermount(),
     LOG_DIR: path.join(input.home, 'Library', 'Logs', 'fusestream'),
   };
-  const template = input.kind === 'systemd' ? path.join(ROOT, 'systemd', SYSTEMD_UNIT) : path.join(ROOT, 'launchd', `${LAUNCHD_LABEL}.plist`);
+  const template = input.kind === 'systemd'
+    ? path.join(ROOT, 'systemd', SYSTEMD_UNIT)
+    : path.join(ROOT, 'launchd', `${LAUNCHD_LABEL}.plist`);
   const escape = input.kind === 'launchd' ? xmlEscape : (s: string) => s;
   const content = (await fs.readFile(template, 'utf8')).replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => escape(values[key] ?? ''));
+  const xdgConfig = input.env.XDG_CONFIG_HOME;
+  const configHome = xdgConfig !== undefined && path.isAbsolute(xdgConfig) ? xdgConfig : path.join(input.home, '.config');
   const target = input.kind === 'systemd'
-    ? path.join(input.env.XDG_CONFIG_HOME !== undefined && path.isAbsolute(input.env.XDG_CONFIG_HOME) ? input.env.XDG_CONFIG_HOME : path.join(input.home, '.config'), 'systemd', 'user', SYSTEMD_UNIT)
+    ? path.join(configHome, 'systemd', 'user', SYSTEMD_UNIT)
     : path.join(input.home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`);
   return { kind: input.kind, target, content };
 }
@@ -68,7 +72,9 @@ async function step (cmd: string, args: string[]): Promise<StepResult> {
 export async function install (plan: ServicePlan, filesOnly: boolean): Promise<StepResult[]> {
   await fs.mkdir(path.dirname(plan.target), { recursive: true });
   // launchd opens its log files itself and gives up if their folder is missing.
-  if (plan.kind === 'launchd') await fs.mkdir(path.join(path.dirname(path.dirname(plan.target)), 'Logs', 'fusestream'), { recursive: true });
+  if (plan.kind === 'launchd') {
+    await fs.mkdir(path.join(path.dirname(path.dirname(plan.target)), 'Logs', 'fusestream'), { recursive: true });
+  }
   await fs.writeFile(plan.target, plan.content, { mode: 0o644 });
   if (filesOnly) return [];
   if (plan.kind === 'systemd') {

@@ -44,12 +44,12 @@ async function main (): Promise<void> {
     await fs.rm(dir, { recursive: true, force: true });
     process.exit(code);
   };
-  process.on('SIGINT', () => void cleanup(0));
-  process.on('SIGTERM', () => void cleanup(0));
+  process.on('SIGINT', () => { void cleanup(0); });
+  process.on('SIGTERM', () => { void cleanup(0); });
   agent.once('exit', code => {
     if (!cleaning) {
       process.stderr.write(`the agent stopped (exit ${code}); its log:\n`);
-      void fs.readFile(logFile, 'utf8').then(t => process.stderr.write(t)).finally(() => void cleanup(1));
+      void fs.readFile(logFile, 'utf8').then(t => process.stderr.write(t)).finally(() => { void cleanup(1); });
     }
   });
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
+import type { StoreQuota } from '../store/temp-file-store';
 import { waitForWake } from '../wait-for-wake';
 
 /** While the quota cannot be met, check again this often even if nothing says space freed. */
@@ -28,7 +29,7 @@ export type Evictor = (needBytes: number, exceptId: string) => Promise<number>;
  * not enough, the write waits (its download pauses, its readers wait within their
  * deadlines) until space frees. A full disk (ENOSPC) is handled the same way.
  */
-export class CacheQuota {
+export class CacheQuota implements StoreQuota {
   readonly maxBytes: number;
   readonly #evict: Evictor;
   readonly #log: Logger;

@@ -99,6 +99,7 @@ export class StorePool {
   ranges (id: string): Array<[number, number]> {
     return this.#stores.get(id)?.ranges() ?? this.#resting.get(id)?.ranges ?? [];
   }
+
   stores (): IterableIterator<TempFileStore> { return this.#stores.values(); }
   isPinned (id: string): boolean { return this.#pinned.has(id); }
 
@@ -187,7 +188,7 @@ export class StorePool {
       { id: entry.id, name: entry.name, url: entry.url, headers: entry.headers, origin: entry.origin },
       this.#path(entry.id),
       { ...this.#opts.store, quota: this.quota, observer: this.#observer },
-      resting?.ranges ?? [],
+      resting?.ranges ?? []
     );
     if (resting !== undefined) store.lastAccessAt = resting.lastAccessAt;
     this.#resting.delete(entry.id);

@@ -20,7 +20,9 @@ export function validateName (name: unknown): string {
     if (seg === '') throw new FsError('EINVAL', `name "${name}" has an empty segment (leading, trailing or double "/")`);
     if (seg === '.' || seg === '..') throw new FsError('EINVAL', `name "${name}" has a "${seg}" segment`);
     if (seg.includes('\0')) throw new FsError('EINVAL', 'name contains a NUL byte');
-    if (Buffer.byteLength(seg) > MAX_SEGMENT_BYTES) throw new FsError('ENAMETOOLONG', `segment "${seg.slice(0, 40)}…" is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    if (Buffer.byteLength(seg) > MAX_SEGMENT_BYTES) {
+      throw new FsError('ENAMETOOLONG', `segment "${seg.slice(0, 40)}…" is longer than ${MAX_SEGMENT_BYTES} bytes`);
+    }
   }
   return name;
 }
@@ -41,6 +43,8 @@ export function parseUrl (value: unknown): URL {
   if (typeof value !== 'string') throw new FsError('EINVAL', 'url must be a string');
   let url: URL;
   try { url = new URL(value); } catch { throw new FsError('EINVAL', `not a valid URL: ${value}`); }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FsError('EINVAL', `only http and https URLs can be mounted, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new FsError('EINVAL', `only http and https URLs can be mounted, not ${url.protocol}`);
+  }
   return url;
 }

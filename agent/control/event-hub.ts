@@ -72,7 +72,9 @@ export class EventHub {
         this.publish({ type: 'state', file: s.file, state: s.state, error: null, at });
       }
       if (last === undefined || last.presentBytes !== s.presentBytes) {
-        this.publish({ type: 'progress', file: s.file, presentBytes: s.presentBytes, size: s.size, bytesPerSecond: Math.round(s.bytesPerSecond), at });
+        this.publish(
+          { type: 'progress', file: s.file, presentBytes: s.presentBytes, size: s.size, bytesPerSecond: Math.round(s.bytesPerSecond), at }
+        );
       }
       this.#last.set(s.file, { state: s.state, presentBytes: s.presentBytes });
     }

@@ -56,14 +56,18 @@ function optBool (p: Params, key: string): boolean | undefined {
 
 /** Rejects fields a method does not take, so a typo is an error rather than ignored. */
 function only (p: Params, keys: string[]): Params {
-  for (const k of Object.keys(p)) if (!keys.includes(k)) throw new ParamError(`unknown field "${k}" (takes: ${keys.join(', ') || 'nothing'})`);
+  for (const k of Object.keys(p)) {
+    if (!keys.includes(k)) throw new ParamError(`unknown field "${k}" (takes: ${keys.join(', ') || 'nothing'})`);
+  }
   return p;
 }
 
 function optHeaders (p: Params, key: string): Record<string, string> | undefined {
   const v = p[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ParamError(`"${key}" must be an object of header names to strings`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ParamError(`"${key}" must be an object of header names to strings`);
+  }
   for (const [k, val] of Object.entries(v)) {
     if (typeof val !== 'string') throw new ParamError(`header "${k}" must have a string value`);
   }
@@ -83,9 +87,11 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   const file = (raw: unknown): string => str(only(objectParams(raw), ['file']), 'file');
 
   const known = Object.values(Methods).join(', ');
-  rpc.handleMethodNotFound = (request: { id?: JSONRPCID; method: string }) => Promise.resolve(
-    request.id === undefined ? null : createJSONRPCErrorResponse(request.id, RpcError.MethodNotFound, `Method not found: "${String(request.method)}" (methods: ${known})`),
-  );
+  rpc.handleMethodNotFound = (request: { id?: JSONRPCID; method: string }) => {
+    if (request.id === undefined) return Promise.resolve(null);
+    const message = `Method not found: "${String(request.method)}" (methods: ${known})`;
+    return Promise.resolve(createJSONRPCErrorResponse(request.id, RpcError.MethodNotFound, message));
+  };
 
   rpc.addMethod(Methods.ping, raw => { none(raw); return 'pong'; });
   rpc.addMethod(Methods.status, raw => { none(raw); return target.status(); });

@@ -104,7 +104,13 @@ export class ControlServer {
   }
 
   #tooLong (conn: Connection, socket: net.Socket): void {
-    conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, `request line is longer than ${MAX_LINE_BYTES} bytes; closing the connection`));
+    conn.send(
+      createJSONRPCErrorResponse(
+        null,
+        RpcError.InvalidRequest,
+        `request line is longer than ${MAX_LINE_BYTES} bytes; closing the connection`
+      )
+    );
     socket.end();
     socket.pause();
   }
@@ -125,12 +131,18 @@ export class ControlServer {
     if (Array.isArray(message)) {
       if (message.length === 0) return conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, 'Invalid Request: empty batch'));
       if (message.length > MAX_BATCH_CALLS) {
-        return conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, `Invalid Request: a batch of ${message.length} calls is over the limit of ${MAX_BATCH_CALLS}`));
+        return conn.send(
+          createJSONRPCErrorResponse(
+            null,
+            RpcError.InvalidRequest,
+            `Invalid Request: a batch of ${message.length} calls is over the limit of ${MAX_BATCH_CALLS}`
+          )
+        );
       }
     }
     this.#rpc.receive(message as never, conn).then(
       (response: JSONRPCResponse | JSONRPCResponse[] | null) => { if (response !== null) conn.send(response); },
-      (err: unknown) => this.#log.error({ err }, 'control request failed unexpectedly'),
+      (err: unknown) => this.#log.error({ err }, 'control request failed unexpectedly')
     );
   }
 }

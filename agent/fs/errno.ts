@@ -2,12 +2,12 @@ import { constants } from 'node:os';
 import { isFsError } from '../errors';
 
 /** The negative errno fuse-native expects for an errno name, on this platform. */
-export function fuseErrno (name: string): number {
+function fuseErrno (name: string): number {
   // A name Node's table lacks (ESHUTDOWN, for one) surfaces as EIO.
   return -((constants.errno as Record<string, number | undefined>)[name] ?? constants.errno.EIO);
 }
 
-export const EIO = fuseErrno('EIO');
+const EIO = fuseErrno('EIO');
 export const ENOENT = fuseErrno('ENOENT');
 export const EROFS = fuseErrno('EROFS');
 export const EISDIR = fuseErrno('EISDIR');

@@ -2,12 +2,30 @@
 declare module 'fuse-native' {
   type Cb = (err: number) => void;
   interface Stat {
-    mode: number; uid: number; gid: number; size: number; nlink: number;
-    mtime: Date; atime: Date; ctime: Date; blocks?: number; blksize?: number; ino?: number;
+    mode: number;
+    uid: number;
+    gid: number;
+    size: number;
+    nlink: number;
+    mtime: Date;
+    atime: Date;
+    ctime: Date;
+    blocks?: number;
+    blksize?: number;
+    ino?: number;
   }
   interface Statfs {
-    bsize: number; frsize: number; blocks: number; bfree: number; bavail: number;
-    files: number; ffree: number; favail: number; fsid: number; flag: number; namemax: number;
+    bsize: number;
+    frsize: number;
+    blocks: number;
+    bfree: number;
+    bavail: number;
+    files: number;
+    ffree: number;
+    favail: number;
+    fsid: number;
+    flag: number;
+    namemax: number;
   }
   export interface FuseOps {
     init?(cb: Cb): void;
@@ -22,8 +40,16 @@ declare module 'fuse-native' {
     [op: string]: unknown;
   }
   export interface FuseOptions {
-    force?: boolean; mkdir?: boolean; autoCache?: boolean; kernelCache?: boolean; maxRead?: number;
-    fsname?: string; subtype?: string; debug?: boolean; attrTimeout?: number; entryTimeout?: number;
+    force?: boolean;
+    mkdir?: boolean;
+    autoCache?: boolean;
+    kernelCache?: boolean;
+    maxRead?: number;
+    fsname?: string;
+    subtype?: string;
+    debug?: boolean;
+    attrTimeout?: number;
+    entryTimeout?: number;
     timeout?: number | false | Record<string, number>;
   }
   class Fuse {

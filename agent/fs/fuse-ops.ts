@@ -50,7 +50,21 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       }
       const { origin, mtimeMs } = found.entry;
       const mtime = new Date(mtimeMs);
-      cb(0, { mode: FILE_MODE, uid, gid, size: origin.size, nlink: 1, mtime, atime: mtime, ctime: mtime, blksize: BLOCK_BYTES, blocks: Math.ceil(origin.size / 512) });
+      cb(
+        0,
+        {
+          mode: FILE_MODE,
+          uid,
+          gid,
+          size: origin.size,
+          nlink: 1,
+          mtime,
+          atime: mtime,
+          ctime: mtime,
+          blksize: BLOCK_BYTES,
+          blocks: Math.ceil(origin.size / 512),
+        }
+      );
     },
 
     readdir (path, cb) {
@@ -62,8 +76,17 @@ export function createFuseOps (backend: FsBackend): FuseOps {
 
     statfs (_path, cb) {
       cb(0, {
-        bsize: BLOCK_BYTES, frsize: BLOCK_BYTES, blocks: Math.ceil(catalogue.totalBytes / BLOCK_BYTES), bfree: 0, bavail: 0,
-        files: catalogue.size, ffree: 0, favail: 0, fsid: 0, flag: 1 /* ST_RDONLY */, namemax: 255,
+        bsize: BLOCK_BYTES,
+        frsize: BLOCK_BYTES,
+        blocks: Math.ceil(catalogue.totalBytes / BLOCK_BYTES),
+        bfree: 0,
+        bavail: 0,
+        files: catalogue.size,
+        ffree: 0,
+        favail: 0,
+        fsid: 0,
+        flag: 1 /* ST_RDONLY */,
+        namemax: 255,
       });
     },
 
@@ -98,9 +121,21 @@ export function createFuseOps (backend: FsBackend): FuseOps {
     },
 
     // Everything that would change the tree or a file is refused.
-    write: readOnly, create: readOnly, truncate: readOnly, ftruncate: readOnly, unlink: readOnly,
-    rename: readOnly, mkdir: readOnly, rmdir: readOnly, symlink: readOnly, link: readOnly,
-    chmod: readOnly, chown: readOnly, utimens: readOnly, mknod: readOnly,
-    setxattr: readOnly, removexattr: readOnly,
+    write: readOnly,
+    create: readOnly,
+    truncate: readOnly,
+    ftruncate: readOnly,
+    unlink: readOnly,
+    rename: readOnly,
+    mkdir: readOnly,
+    rmdir: readOnly,
+    symlink: readOnly,
+    link: readOnly,
+    chmod: readOnly,
+    chown: readOnly,
+    utimens: readOnly,
+    mknod: readOnly,
+    setxattr: readOnly,
+    removexattr: readOnly,
   };
 }

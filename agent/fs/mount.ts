@@ -91,7 +91,7 @@ export class FuseMount {
  * ("Transport endpoint is not connected"). Refuses a folder that holds files, which the
  * mount would hide.
  */
-export async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void> {
+async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void> {
   try {
     await fs.stat(mountPoint);
   } catch (err) {
@@ -107,10 +107,12 @@ export async function prepareMountPoint (mountPoint: string, log: Logger): Promi
   const st = await fs.stat(mountPoint);
   if (!st.isDirectory()) throw new FsError('ENOTDIR', `mount point ${mountPoint} is not a folder`);
   const entries = await fs.readdir(mountPoint);
-  if (entries.length > 0) throw new FsError('EEXIST', `mount point ${mountPoint} is not empty; the mount would hide its files (choose another with --mount)`);
+  if (entries.length > 0) {
+    throw new FsError('EEXIST', `mount point ${mountPoint} is not empty; the mount would hide its files (choose another with --mount)`);
+  }
 }
 
-export async function forceUnmount (mountPoint: string): Promise<void> {
+async function forceUnmount (mountPoint: string): Promise<void> {
   const [cmd, args] = process.platform === 'darwin'
     ? ['diskutil', ['unmount', 'force', mountPoint]]
     : ['fusermount', ['-uz', mountPoint]];
@@ -125,6 +127,6 @@ function withTimeout<T> (p: Promise<T>, ms: number, message: string): Promise<T>
   let timer: NodeJS.Timeout;
   return Promise.race([
     p,
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new FsError('EIO', message)), ms); }),
+    new Promise<T>((_resolve, reject) => { timer = setTimeout(() => reject(new FsError('EIO', message)), ms); }),
   ]).finally(() => clearTimeout(timer));
 }

@@ -10,14 +10,16 @@ export interface OriginInfo {
 
 export type RequestHeaders = Record<string, string>;
 
+type Validators = Pick<OriginInfo, 'etag' | 'lastModified'>;
+
 /** The header that makes a ranged GET safe across versions, or null when none is strong enough. */
-export function ifRangeValue (info: Pick<OriginInfo, 'etag' | 'lastModified'>): string | null {
+export function ifRangeValue (info: Validators): string | null {
   if (info.etag !== null && !info.etag.startsWith('W/')) return info.etag;
   return info.lastModified;
 }
 
 /** True when an answer's validators show a different version from the one we hold. */
-export function validatorsChanged (held: Pick<OriginInfo, 'etag' | 'lastModified'>, etag: string | null, lastModified: string | null): boolean {
+export function validatorsChanged (held: Validators, etag: string | null, lastModified: string | null): boolean {
   if (held.etag !== null && etag !== null) return held.etag !== etag;
   if (held.lastModified !== null && lastModified !== null) return held.lastModified !== lastModified;
   return false;

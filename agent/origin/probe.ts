@@ -7,7 +7,12 @@ import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info'
  * Asks an origin for a file's size, validators and Range support: HEAD first; a one-byte
  * ranged GET where HEAD is refused or does not say whether ranges work.
  */
-export async function probeOrigin (dispatcher: Dispatcher, url: string, headers: RequestHeaders, signal?: AbortSignal): Promise<OriginInfo> {
+export async function probeOrigin (
+  dispatcher: Dispatcher,
+  url: string,
+  headers: RequestHeaders,
+  signal?: AbortSignal
+): Promise<OriginInfo> {
   let head: OriginResponse | null = null;
   try {
     head = await sendRequest(dispatcher, url, { method: 'HEAD', headers, signal });

@@ -23,9 +23,20 @@ export interface FileRecord {
 }
 
 interface FileRow {
-  id: string; name: string; url: string; headers: string; size: number; etag: string | null;
-  last_modified: string | null; accept_ranges: number; added_at: number; last_access_at: number;
-  mtime_ms: number; state: string; last_error: string | null; pinned: number;
+  id: string;
+  name: string;
+  url: string;
+  headers: string;
+  size: number;
+  etag: string | null;
+  last_modified: string | null;
+  accept_ranges: number;
+  added_at: number;
+  last_access_at: number;
+  mtime_ms: number;
+  state: string;
+  last_error: string | null;
+  pinned: number;
 }
 
 export interface OpenResult {
@@ -61,7 +72,8 @@ export class StateDb {
       for (const suffix of ['', '-wal', '-shm']) {
         try { fs.renameSync(path + suffix, aside + suffix); } catch { /* not there */ }
       }
-      const problem = `the state database ${path} could not be used (${(err as Error).message}); it was moved to ${aside} and the agent started with an empty catalogue`;
+      const problem = `the state database ${path} could not be used (${(err as Error).message}); ` +
+        `it was moved to ${aside} and the agent started with an empty catalogue`;
       return { db: StateDb.#openChecked(path), problem };
     }
   }
@@ -111,10 +123,20 @@ export class StateDb {
 
   insertFile (f: Omit<FileRecord, 'ranges'>): void {
     this.#stmts.insertFile.run({
-      id: f.id, name: f.name, url: f.url, headers: JSON.stringify(f.headers), size: f.origin.size,
-      etag: f.origin.etag, last_modified: f.origin.lastModified, accept_ranges: f.origin.acceptRanges ? 1 : 0,
-      added_at: f.addedAt, last_access_at: f.lastAccessAt, mtime_ms: f.mtimeMs, state: f.state,
-      last_error: f.lastError, pinned: f.pinned ? 1 : 0,
+      id: f.id,
+      name: f.name,
+      url: f.url,
+      headers: JSON.stringify(f.headers),
+      size: f.origin.size,
+      etag: f.origin.etag,
+      last_modified: f.origin.lastModified,
+      accept_ranges: f.origin.acceptRanges ? 1 : 0,
+      added_at: f.addedAt,
+      last_access_at: f.lastAccessAt,
+      mtime_ms: f.mtimeMs,
+      state: f.state,
+      last_error: f.lastError,
+      pinned: f.pinned ? 1 : 0,
     });
   }
 
@@ -125,7 +147,14 @@ export class StateDb {
   /** A new version at the origin: new validators and size, and no bytes of the old one. */
   replaceOrigin (id: string, origin: OriginInfo, mtimeMs: number): void {
     this.#db.transaction(() => {
-      this.#stmts.updateOrigin.run({ id, size: origin.size, etag: origin.etag, last_modified: origin.lastModified, accept_ranges: origin.acceptRanges ? 1 : 0, mtime_ms: mtimeMs });
+      this.#stmts.updateOrigin.run({
+        id,
+        size: origin.size,
+        etag: origin.etag,
+        last_modified: origin.lastModified,
+        accept_ranges: origin.acceptRanges ? 1 : 0,
+        mtime_ms: mtimeMs,
+      });
       this.#stmts.deleteRanges.run(id);
     })();
   }
@@ -165,7 +194,9 @@ export class StateDb {
 
 function migrate (db: Db): void {
   const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) throw new Error(`database schema version ${version} is newer than this agent knows (${MIGRATIONS.length}); upgrade fusestream`);
+  if (version > MIGRATIONS.length) {
+    throw new Error(`database schema version ${version} is newer than this agent knows (${MIGRATIONS.length}); upgrade fusestream`);
+  }
   for (let v = version; v < MIGRATIONS.length; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]);
@@ -178,10 +209,15 @@ function prepare (db: Db): Record<string, Statement> {
   return {
     allFiles: db.prepare('SELECT * FROM files'),
     allRanges: db.prepare('SELECT file_id, start, end FROM ranges ORDER BY file_id, start'),
-    insertFile: db.prepare(`INSERT INTO files (id, name, url, headers, size, etag, last_modified, accept_ranges, added_at, last_access_at, mtime_ms, state, last_error, pinned)
-      VALUES (@id, @name, @url, @headers, @size, @etag, @last_modified, @accept_ranges, @added_at, @last_access_at, @mtime_ms, @state, @last_error, @pinned)`),
+    insertFile: db.prepare(`
+      INSERT INTO files (id, name, url, headers, size, etag, last_modified, accept_ranges,
+        added_at, last_access_at, mtime_ms, state, last_error, pinned)
+      VALUES (@id, @name, @url, @headers, @size, @etag, @last_modified, @accept_ranges,
+        @added_at, @last_access_at, @mtime_ms, @state, @last_error, @pinned)`),
     deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
-    updateOrigin: db.prepare('UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, mtime_ms = @mtime_ms WHERE id = @id'),
+    updateOrigin: db.prepare(
+      'UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, mtime_ms = @mtime_ms WHERE id = @id'
+    ),
     setState: db.prepare('UPDATE files SET state = ?, last_error = ? WHERE id = ?'),
     setPinned: db.prepare('UPDATE files SET pinned = ? WHERE id = ?'),
     setAccess: db.prepare('UPDATE files SET last_access_at = ? WHERE id = ?'),

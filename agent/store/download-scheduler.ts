@@ -268,7 +268,7 @@ export class DownloadScheduler {
     this.#opts.events.started(first);
     download.run().then(
       () => this.#ended(download, slot, null),
-      (err: FsError) => this.#ended(download, slot, err),
+      (err: FsError) => this.#ended(download, slot, err)
     );
     return download;
   }

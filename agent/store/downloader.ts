@@ -1,7 +1,14 @@
 import type { Dispatcher } from 'undici';
 import { FsError, toFsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
-import { displayUrl, ifRangeValue, OriginChangedError, validatorsChanged, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
+import {
+  displayUrl,
+  ifRangeValue,
+  OriginChangedError,
+  validatorsChanged,
+  type OriginInfo,
+  type RequestHeaders,
+} from '../origin/origin-info';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
 import { waitForWake } from '../wait-for-wake';
@@ -175,7 +182,9 @@ export class Downloader implements ScheduledDownload {
     } else {
       dropBody(res);
       if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
-      if (res.statusCode === 416) throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
+      if (res.statusCode === 416) {
+        throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
+      }
       throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${displayUrl(url)}`);
     }
     await this.#stream(res, bodyStart, start, end);
@@ -188,8 +197,11 @@ export class Downloader implements ScheduledDownload {
     let problem: FsError | null = null;
     if (m === null) problem = new FsError('EIO', 'origin sent a partial answer without a valid Content-Range');
     else if (Number(m[1]) !== start) problem = new FsError('EIO', `origin sent bytes from ${m[1]} when asked for ${start}`);
-    else if (m[3] !== '*' && Number(m[3]) !== this.#target.size) problem = new OriginChangedError(`the file changed size at the origin (${this.#target.size} -> ${m[3]})`);
-    else if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = new OriginChangedError('the file changed at the origin (new ETag or Last-Modified)');
+    else if (m[3] !== '*' && Number(m[3]) !== this.#target.size) {
+      problem = new OriginChangedError(`the file changed size at the origin (${this.#target.size} -> ${m[3]})`);
+    } else if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) {
+      problem = new OriginChangedError('the file changed at the origin (new ETag or Last-Modified)');
+    }
     if (problem !== null) {
       dropBody(res);
       throw problem;
@@ -202,8 +214,11 @@ export class Downloader implements ScheduledDownload {
     const v = validators(res);
     const length = headerValue(res.headers, 'content-length');
     let problem: string | null = null;
-    if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) problem = 'the file changed at the origin (new ETag or Last-Modified)';
-    else if (length !== null && Number(length) !== this.#target.size) problem = `the file changed size at the origin (${this.#target.size} -> ${length})`;
+    if (validatorsChanged(this.#opts.origin, v.etag, v.lastModified)) {
+      problem = 'the file changed at the origin (new ETag or Last-Modified)';
+    } else if (length !== null && Number(length) !== this.#target.size) {
+      problem = `the file changed size at the origin (${this.#target.size} -> ${length})`;
+    }
     if (problem !== null) {
       dropBody(res);
       throw new OriginChangedError(problem);

@@ -34,7 +34,7 @@ export class RangeSet {
     const starts = this.#starts;
     const ends = this.#ends;
     // First range that ends at or after `start` can merge with the new one.
-    let i = lowerBound(ends, start);
+    const i = lowerBound(ends, start);
     let j = i;
     let mergedStart = start;
     let mergedEnd = end;

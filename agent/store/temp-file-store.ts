@@ -1,9 +1,10 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
+import type { CommitSource } from '../state/range-committer';
 import type { DownloadSlots } from './download-slots';
 import { DownloadScheduler, type DownloadKind, type ScheduledDownload } from './download-scheduler';
-import { Downloader } from './downloader';
+import { Downloader, type DownloadTarget } from './downloader';
 import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
 import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
@@ -71,7 +72,7 @@ export interface StoreObserver {
  * Fields: `source` and the descriptor are set once; everything else is changed only from
  * the event loop, by reads, by the downloads' writes and by cancel/close.
  */
-export class TempFileStore {
+export class TempFileStore implements DownloadTarget, CommitSource {
   readonly source: StoreSource;
   readonly size: number;
   readonly #file: TempFile;
@@ -142,7 +143,7 @@ export class TempFileStore {
    * are on disk; those the file is too short to hold are dropped (see TempFile.open).
    */
   static async create (
-    source: StoreSource, path: string, opts: StoreOptions, claimed: ReadonlyArray<readonly [number, number]> = [],
+    source: StoreSource, path: string, opts: StoreOptions, claimed: ReadonlyArray<readonly [number, number]> = []
   ): Promise<TempFileStore> {
     const present = new RangeSet();
     for (const [s, e] of claimed) present.add(s, e);

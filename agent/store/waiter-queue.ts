@@ -142,7 +142,13 @@ export class WaiterQueue {
       const w = this.#byArrival[i];
       if (w.cb === null) continue;
       const due = this.#dueAt(w);
-      out.push({ offset: w.offset, length: w.end - w.offset, waitedMs: Math.round(now - w.since), deadlineInMs: Math.max(0, Math.round(due - now)), pid: w.pid });
+      out.push({
+        offset: w.offset,
+        length: w.end - w.offset,
+        waitedMs: Math.round(now - w.since),
+        deadlineInMs: Math.max(0, Math.round(due - now)),
+        pid: w.pid,
+      });
     }
     return out;
   }

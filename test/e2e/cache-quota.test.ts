@@ -13,7 +13,11 @@ const MiB = 1024 * 1024;
 
 /** A process that opens a file, reads it whole, and keeps it open until released. */
 async function holdOpen (file: string): Promise<{ release: () => Promise<void> }> {
-  const child = spawn('sh', ['-c', 'exec 3<"$1"; cat <&3 >/dev/null || exit 1; echo done; read _', 'hold', file], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    'sh',
+    ['-c', 'exec 3<"$1"; cat <&3 >/dev/null || exit 1; echo done; read _', 'hold', file],
+    { stdio: ['pipe', 'pipe', 'inherit'] }
+  );
   const [line] = await once(child.stdout, 'data') as [Buffer];
   assert.equal(line.toString().trim(), 'done');
   return { release: async () => { child.stdin.end(); await once(child, 'exit'); } };
@@ -110,7 +114,9 @@ describe('the cache quota', () => {
     cleanup(async () => { await run('umount', ['-l', tmpfs]); });
     const origin = await TestOrigin.start();
     cleanup(() => origin.close());
-    const agent = await AgentProcess.start({ dirs: { ...dirs, cacheDir: path.join(tmpfs, 'cache') }, args: ['--cache-max-bytes', '1G', '--read-timeout', '2'] });
+    const agent = await AgentProcess.start(
+      { dirs: { ...dirs, cacheDir: path.join(tmpfs, 'cache') }, args: ['--cache-max-bytes', '1G', '--read-timeout', '2'] }
+    );
     cleanup(() => agent.cleanup());
     const content = origin.add('huge.bin', 32 * MiB);
     await agent.add(origin.url('huge.bin'));

@@ -16,7 +16,9 @@ describe('fsctl waiters and fsctl cancel with readers stuck on a stalled origin'
 
   it('shows each waiting read, fails all 20 within a second on cancel, and resumes byte-exact', async () => {
     const offsets = Array.from({ length: 20 }, (_, i) => 3 * MiB + i * 3 * MiB + i * 8192);
-    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${fx.agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
+    const readers: Array<Promise<RunResult>> = offsets.map(
+      o => run('dd', [`if=${fx.agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 })
+    );
     const covered = (ws: WaiterSummary[]): boolean => offsets.every(o => ws.some(w => w.offset <= o && o < w.offset + w.length));
     let waiters: WaiterSummary[] = [];
     for (let i = 0; i < 400 && !covered(waiters); i++) {

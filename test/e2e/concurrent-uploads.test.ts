@@ -27,6 +27,9 @@ describe('several large files uploaded from the mount at once', () => {
     }
     assert.ok(lsTimes.length >= 5);
     const sorted = [...lsTimes].sort((a, b) => a - b);
-    assert.ok(sorted[sorted.length - 1] < 1000, `ls -l took up to ${sorted[sorted.length - 1].toFixed(0)} ms (median ${sorted[sorted.length >> 1].toFixed(0)} ms)`);
+    assert.ok(
+      sorted[sorted.length - 1] < 1000,
+      `ls -l took up to ${sorted[sorted.length - 1].toFixed(0)} ms (median ${sorted[sorted.length >> 1].toFixed(0)} ms)`
+    );
   });
 });

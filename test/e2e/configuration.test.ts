@@ -24,7 +24,10 @@ describe('configuration', () => {
     const dirs = await makeDirs();
     const xdg = path.join(dirs.dir, 'xdg');
     await fs.mkdir(path.join(xdg, 'fusestream'), { recursive: true });
-    await fs.writeFile(path.join(xdg, 'fusestream', 'config.json'), JSON.stringify({ 'read-timeout': 7, 'read-max-wait': 70, 'download-stall': 4, 'cache-max-bytes': '2G' }));
+    await fs.writeFile(
+      path.join(xdg, 'fusestream', 'config.json'),
+      JSON.stringify({ 'read-timeout': 7, 'read-max-wait': 70, 'download-stall': 4, 'cache-max-bytes': '2G' })
+    );
     const base = { XDG_CONFIG_HOME: xdg, FUSESTREAM_READ_TIMEOUT: undefined, FUSESTREAM_READ_MAX_WAIT: undefined };
 
     const fromFile = await localConfig(base);
@@ -76,7 +79,11 @@ describe('configuration', () => {
     ];
     for (const c of cases) {
       await fs.writeFile(file, c.raw ?? JSON.stringify({ ...folders, ...(c.config as object | undefined) }));
-      const r = await run(process.execPath, [AGENT_BIN, ...(c.args ?? [])], { env: { ...c.env, FUSESTREAM_CONFIG: file }, timeoutMs: 20_000 });
+      const r = await run(
+        process.execPath,
+        [AGENT_BIN, ...(c.args ?? [])],
+        { env: { ...c.env, FUSESTREAM_CONFIG: file }, timeoutMs: 20_000 }
+      );
       const lines = r.stderr.trim().split('\n');
       assert.equal(r.code, 78, `${JSON.stringify(c)}: ${r.stderr}`);
       assert.equal(lines.length, 1, r.stderr);

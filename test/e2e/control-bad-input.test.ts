@@ -74,7 +74,9 @@ describe('bad input on the control socket', () => {
       assert.equal(reply.error?.code, code, `${text.trim()} -> ${JSON.stringify(reply)}`);
       assert.match(reply.error!.message, message, text.trim());
     }
-    const huge = await c.ask(JSON.stringify(Array.from({ length: 10_000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'agent.ping' }))) + '\n');
+    const huge = await c.ask(
+      JSON.stringify(Array.from({ length: 10_000 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'agent.ping' }))) + '\n'
+    );
     assert.equal(huge.error?.code, -32600);
     assert.match(huge.error!.message, /batch of 10000 calls is over the limit of 100/);
     c.socket.write('[{"jsonrpc":"2.0","id":"a","method":"agent.ping"},{"jsonrpc":"2.0","id":"b","method":"nope"}]\n');

@@ -15,7 +15,11 @@ describe('fsctl events', () => {
   });
 
   it('reports progress and the state changes of a download that stalls and is cancelled', async () => {
-    const child = spawn(process.execPath, [FSCTL_BIN, '--socket', fx.agent.dirs.socket, '--json', 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [FSCTL_BIN, '--socket', fx.agent.dirs.socket, '--json', 'events'],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    );
     const subscribed = once(child.stderr, 'data'); // fsctl says so once the agent confirmed the subscription
     const events: AgentEvent[] = [];
     let buffered = '';
@@ -45,7 +49,12 @@ describe('fsctl events', () => {
     await next(e => e.type === 'state' && e.state === 'cancelled', 'cancelled');
 
     const progress = events.filter(e => e.type === 'progress');
-    assert.ok(progress.every((e, i) => i === 0 || (e as { presentBytes: number }).presentBytes >= (progress[i - 1] as { presentBytes: number }).presentBytes), 'progress only grows');
+    assert.ok(
+      progress.every(
+        (e, i) => i === 0 || (e as { presentBytes: number }).presentBytes >= (progress[i - 1] as { presentBytes: number }).presentBytes
+      ),
+      'progress only grows'
+    );
     child.kill('SIGINT');
     const [code] = await once(child, 'exit');
     assert.equal(code, 0);

@@ -15,7 +15,10 @@ describe('logs', () => {
     const add = await fsctl(fx.agent, ['add', signed, '-H', 'Authorization: Bearer SECRETBEARER', '-H', 'Cookie: session=SECRETCOOKIE']);
     assert.equal(add.code, 0, add.stderr);
     assert.equal(await hashFile(fx.agent.path('private.bin')), sha256(content));
-    const missing = await fsctl(fx.agent, ['add', `${fx.origin.url('nothing.bin')}?sig=SECRETMISSING`, '-H', 'Authorization: Bearer SECRETBEARER']);
+    const missing = await fsctl(
+      fx.agent,
+      ['add', `${fx.origin.url('nothing.bin')}?sig=SECRETMISSING`, '-H', 'Authorization: Bearer SECRETBEARER']
+    );
     assert.equal(missing.code, 1);
     assert.doesNotMatch(missing.stderr, /SECRET/);
     assert.equal(await fx.agent.stop(), 0); // flushes the logs

@@ -13,7 +13,9 @@ describe('a misbehaving origin', () => {
     const content = fx.origin.add('drops.bin', 16 * MiB, { dropAt: 5 * MiB, dropTimes: 2 });
     await fx.agent.add(fx.origin.url('drops.bin'));
     assert.equal(await hashFile(fx.agent.path('drops.bin'), { timeoutMs: 60_000 }), sha256(content));
-    const resumed = fx.origin.requests.filter(r => r.file === 'drops.bin' && r.method === 'GET' && r.range !== null && !r.range.startsWith('bytes=0-'));
+    const resumed = fx.origin.requests.filter(
+      r => r.file === 'drops.bin' && r.method === 'GET' && r.range !== null && !r.range.startsWith('bytes=0-')
+    );
     assert.ok(resumed.length >= 1, 'a resume asked for the missing range');
     assert.ok(resumed.every(r => r.ifRange !== null), 'every resume carried If-Range');
     assert.ok(fx.origin.bytesSent('drops.bin') <= content.length + 2 * 1024, 'resumes did not fetch bytes again');

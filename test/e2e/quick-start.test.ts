@@ -67,7 +67,10 @@ describe('the README quick start, as written, in a fresh HOME', () => {
     await ready;
 
     const usage = lines.filter(l => l !== start && l !== test && !l.startsWith('sudo '));
-    assert.deepEqual(usage.map(l => l.split(' ')[0] + ' ' + l.split(' ')[1]), ['npx fsctl', 'ls -l', 'cat ~/FuseStream/talk.mp4', 'npx fsctl']);
+    assert.deepEqual(
+      usage.map(l => l.split(' ')[0] + ' ' + l.split(' ')[1]),
+      ['npx fsctl', 'ls -l', 'cat ~/FuseStream/talk.mp4', 'npx fsctl']
+    );
     const results: string[] = [];
     for (const line of usage) {
       const cmd = line.replace(EXAMPLE_URL, origin.url('videos/talk.mp4')).replace('/tmp/talk.mp4', out);

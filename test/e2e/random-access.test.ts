@@ -52,7 +52,11 @@ describe('random access, shared downloads and read-ahead', () => {
     origin.add('huge.iso', size);
     await agent.add(origin.url('huge.iso'));
     // A reader that reads the first 4 MiB sequentially, then pauses with the file open.
-    const reader = spawn('sh', ['-c', 'exec 3<"$1"; dd bs=128k count=32 <&3 >/dev/null 2>&1; echo done; read _', 'r', agent.path('huge.iso')], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const reader = spawn(
+      'sh',
+      ['-c', 'exec 3<"$1"; dd bs=128k count=32 <&3 >/dev/null 2>&1; echo done; read _', 'r', agent.path('huge.iso')],
+      { stdio: ['pipe', 'pipe', 'inherit'] }
+    );
     cleanup(async () => { reader.stdin.end(); if (reader.exitCode === null) await once(reader, 'exit'); });
     await once(reader.stdout, 'data');
     const bound = 4 * MiB + MAX_WINDOW + 2 * MiB; // what was read, the largest window, and the kernel's own read-ahead
@@ -64,7 +68,10 @@ describe('random access, shared downloads and read-ahead', () => {
       if (performance.now() - began > 3500 && origin.active('huge.iso') === 0) break;
       await new Promise(resolve => setTimeout(resolve, 100)); // a sampling interval, not a wait for an event
     }
-    assert.ok(peak <= bound, `downloaded ${(peak / MiB).toFixed(1)} MiB ahead of a reader at 4 MiB (bound ${(bound / MiB).toFixed(0)} MiB)`);
+    assert.ok(
+      peak <= bound,
+      `downloaded ${(peak / MiB).toFixed(1)} MiB ahead of a reader at 4 MiB (bound ${(bound / MiB).toFixed(0)} MiB)`
+    );
     assert.ok(peak >= 4 * MiB);
     assert.equal(origin.active('huge.iso'), 0, 'a paused reader holds no connection');
   });

@@ -40,9 +40,13 @@ describe('partial downloads resume after a restart', () => {
     const second = await start(dirs);
     assert.equal(await hashFile(second.path('big.bin'), { timeoutMs: 120_000 }), sha256(content));
     const ratio = origin.bytesSent('big.bin') / size;
-    process.stdout.write(`# kill -9 resume: origin sent ${(sentBeforeKill / MiB).toFixed(1)} MiB before the kill, ${(origin.bytesSent('big.bin') / MiB).toFixed(1)} MiB in all: ratio ${ratio.toFixed(4)}\n`);
+    process.stdout.write(
+      `# kill -9 resume: origin sent ${(sentBeforeKill / MiB).toFixed(1)} MiB before the kill, ${(origin.bytesSent('big.bin') / MiB).toFixed(1)} MiB in all: ratio ${ratio.toFixed(4)}\n`
+    );
     assert.ok(ratio <= 1.05, `origin sent ${ratio.toFixed(4)} x the file size`);
-    const resumed = origin.requests.filter(r => r.file === 'big.bin' && r.method === 'GET' && r.range !== null && !r.range.startsWith('bytes=0-'));
+    const resumed = origin.requests.filter(
+      r => r.file === 'big.bin' && r.method === 'GET' && r.range !== null && !r.range.startsWith('bytes=0-')
+    );
     assert.ok(resumed.length >= 1 && resumed.every(r => r.ifRange !== null), 'the resume asked for the missing range with If-Range');
   });
 

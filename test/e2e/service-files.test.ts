@@ -15,7 +15,11 @@ describe('service files: fsctl service', () => {
     return { HOME: home, XDG_CONFIG_HOME: undefined, XDG_STATE_HOME: undefined, XDG_CACHE_HOME: undefined, XDG_RUNTIME_DIR: undefined };
   }
 
-  const fsctl = (env: NodeJS.ProcessEnv, args: string[]) => run(process.execPath, [FSCTL_BIN, '--socket', '/nonexistent/agent.sock', ...args], { env });
+  const fsctl = (env: NodeJS.ProcessEnv, args: string[]) => run(
+    process.execPath,
+    [FSCTL_BIN, '--socket', '/nonexistent/agent.sock', ...args],
+    { env }
+  );
 
   it('renders a systemd user unit for this machine that systemd-analyze accepts', async t => {
     const env = await freshHome();
@@ -64,7 +68,11 @@ print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
     assert.deepEqual(p.ThrottleInterval, ['int', 10]);
   });
 
-  for (const [kind, where] of [['systemd', '.config/systemd/user/fusestream.service'], ['launchd', 'Library/LaunchAgents/com.fusestream.agent.plist']] as const) {
+  const serviceFiles = [
+    ['systemd', '.config/systemd/user/fusestream.service'],
+    ['launchd', 'Library/LaunchAgents/com.fusestream.agent.plist'],
+  ] as const;
+  for (const [kind, where] of serviceFiles) {
     it(`installs and uninstalls the ${kind} file into a temporary HOME`, async () => {
       const env = await freshHome();
       const target = path.join(env.HOME!, where);

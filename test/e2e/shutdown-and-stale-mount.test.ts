@@ -19,7 +19,9 @@ describe('stopping the agent', () => {
     cleanup(() => agent.cleanup());
     await agent.add(origin.url('stuck.bin'));
 
-    const readers = [2, 5, 9].map(m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 }));
+    const readers = [2, 5, 9].map(
+      m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
+    );
     for (let i = 0; i < 100; i++) {
       if ((await agent.rpc<WaiterSummary[]>('waiters.list')).length >= 3) break;
       await new Promise(resolve => setTimeout(resolve, 50)); // no outside event marks a read reaching the agent

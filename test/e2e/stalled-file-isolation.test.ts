@@ -17,7 +17,13 @@ describe('reads stalled on one file never delay anything else', () => {
   it('answers a healthy file, a fresh open() and ls -l within a second while 20 reads wait', async () => {
     // 20 separate processes, buffered reads at different offsets past the stall.
     const offsets = Array.from({ length: READERS }, (_, i) => 4 * MiB + i * 2 * MiB + i * 4096);
-    const readers: Array<Promise<RunResult>> = offsets.map(o => run('dd', [`if=${fx.agent.path('stalled.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }));
+    const readers: Array<Promise<RunResult>> = offsets.map(
+      o => run(
+        'dd',
+        [`if=${fx.agent.path('stalled.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'],
+        { timeoutMs: 60_000 }
+      )
+    );
 
     // Every reader's read must reach the agent rather than queue in the kernel.
     let waiters: WaiterSummary[] = [];

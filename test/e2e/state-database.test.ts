@@ -48,7 +48,8 @@ describe('the state database', () => {
     await fs.mkdir(dirs.stateDir, { recursive: true });
     StateDb.open(dbPath(dirs)).db.close(); // the real schema
     const db = new Database(dbPath(dirs));
-    const insertFile = db.prepare(`INSERT INTO files (id, name, url, headers, size, etag, last_modified, accept_ranges, added_at, last_access_at, mtime_ms, state, pinned)
+    const insertFile = db.prepare(`INSERT INTO files (id, name, url, headers, size, etag, last_modified, accept_ranges,
+        added_at, last_access_at, mtime_ms, state, pinned)
       VALUES (?, ?, ?, '{}', ?, '"e"', NULL, 1, 0, 0, 0, 'complete', 0)`);
     const insertRange = db.prepare('INSERT INTO ranges (file_id, start, end) VALUES (?, 0, ?)');
     db.transaction(() => {
@@ -66,7 +67,9 @@ describe('the state database', () => {
     cleanup(() => agent.cleanup());
     const ls = await timeLs(agent.mount);
     const entries = ls.text.split('\n').filter(l => / file-\d+\.bin$| folder-\d+$/.test(l));
-    process.stdout.write(`# start-up with 10,000 files: process start to mount ready ${readyMs.toFixed(0)} ms; ls -l of the root ${ls.ms.toFixed(0)} ms\n`);
+    process.stdout.write(
+      `# start-up with 10,000 files: process start to mount ready ${readyMs.toFixed(0)} ms; ls -l of the root ${ls.ms.toFixed(0)} ms\n`
+    );
     assert.equal(entries.length, 5050);
     assert.ok(readyMs < 5000, `ready after ${readyMs.toFixed(0)} ms`);
     const st = await fs.stat(`${agent.mount}/folder-7/file-5007.bin`);

@@ -53,8 +53,17 @@ describe('RangeCommitter', () => {
     committer = new RangeCommitter(db, pino({ level: 'silent' }));
     for (const id of ['a', 'b', 'c', 'd']) {
       db.insertFile({
-        id, name: id, url: `http://127.0.0.1/${id}`, headers: {}, origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true },
-        addedAt: 0, lastAccessAt: 0, mtimeMs: 0, state: 'idle', lastError: null, pinned: false,
+        id,
+        name: id,
+        url: `http://127.0.0.1/${id}`,
+        headers: {},
+        origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true },
+        addedAt: 0,
+        lastAccessAt: 0,
+        mtimeMs: 0,
+        state: 'idle',
+        lastError: null,
+        pinned: false,
       });
     }
   });

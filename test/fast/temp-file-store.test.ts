@@ -63,11 +63,22 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
   }
 
   /** Serves `name` with `size` bytes and opens a store for it; returns both the store and the content. */
-  async function open (name: string, size: number, faults: Faults = {}, over: Partial<StoreOptions> = {}, claimed: Array<[number, number]> = []) {
+  async function open (
+    name: string,
+    size: number,
+    faults: Faults = {},
+    over: Partial<StoreOptions> = {},
+    claimed: Array<[number, number]> = []
+  ) {
     const content = origin.add(name, size, faults);
     const url = origin.url(name);
     const info = await probeOrigin(dispatcher, url, {});
-    const store = await TempFileStore.create({ id: name, name, url, headers: {}, origin: info }, path.join(dir, `${name}.part`), options(over), claimed);
+    const store = await TempFileStore.create(
+      { id: name, name, url, headers: {}, origin: info },
+      path.join(dir, `${name}.part`),
+      options(over),
+      claimed
+    );
     stores.push(store);
     return { store, content };
   }
@@ -97,7 +108,12 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     const file = path.join(dir, 'resumed.part');
     await fs.writeFile(file, content.subarray(0, MiB));
     const info = await probeOrigin(dispatcher, origin.url('resumed'), {});
-    const store = await TempFileStore.create({ id: 'resumed', name: 'resumed', url: origin.url('resumed'), headers: {}, origin: info }, file, options(), [[0, MiB]]);
+    const store = await TempFileStore.create(
+      { id: 'resumed', name: 'resumed', url: origin.url('resumed'), headers: {}, origin: info },
+      file,
+      options(),
+      [[0, MiB]]
+    );
     stores.push(store);
     assert.equal(store.presentBytes, MiB);
     assert.ok((await readAll(store)).equals(content));
@@ -111,7 +127,12 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     const file = path.join(dir, 'short.part');
     await fs.writeFile(file, content.subarray(0, 100 * KiB));
     const info = await probeOrigin(dispatcher, origin.url('short'), {});
-    const store = await TempFileStore.create({ id: 'short', name: 'short', url: origin.url('short'), headers: {}, origin: info }, file, options(), [[0, MiB]]);
+    const store = await TempFileStore.create(
+      { id: 'short', name: 'short', url: origin.url('short'), headers: {}, origin: info },
+      file,
+      options(),
+      [[0, MiB]]
+    );
     stores.push(store);
     assert.equal(store.trimmedAtCreate, true);
     assert.equal(store.presentBytes, 100 * KiB);

@@ -8,7 +8,9 @@ import { WaiterQueue } from '../../agent/store/waiter-queue';
 function harness (opts: { stallMs?: number; maxWaitMs?: number } = {}) {
   let lastProgress = performance.now();
   const present = new RangeSet();
-  const queue = new WaiterQueue({ stallMs: opts.stallMs ?? 60_000, maxWaitMs: opts.maxWaitMs ?? 60_000, lastProgressAt: () => lastProgress });
+  const queue = new WaiterQueue(
+    { stallMs: opts.stallMs ?? 60_000, maxWaitMs: opts.maxWaitMs ?? 60_000, lastProgressAt: () => lastProgress }
+  );
   const outcomes = new Map<string, FsError | null>();
   return {
     queue,

@@ -22,7 +22,13 @@ export interface StartOptions {
 /** A fresh set of folders for one agent; short, because a Unix socket path must be. */
 export async function makeDirs (): Promise<AgentDirs> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-'));
-  return { dir, mount: path.join(dir, 'mnt'), cacheDir: path.join(dir, 'cache'), stateDir: path.join(dir, 'state'), socket: path.join(dir, 'agent.sock') };
+  return {
+    dir,
+    mount: path.join(dir, 'mnt'),
+    cacheDir: path.join(dir, 'cache'),
+    stateDir: path.join(dir, 'state'),
+    socket: path.join(dir, 'agent.sock'),
+  };
 }
 
 /** A running agent in a child process, on its own mount and socket. */
@@ -57,7 +63,18 @@ export class AgentProcess {
   /** Starts an agent and resolves once it logs "ready" (mounted and listening). */
   static async start (opts: StartOptions = {}): Promise<AgentProcess> {
     const dirs = opts.dirs ?? await makeDirs();
-    const args = [AGENT_BIN, '--mount', dirs.mount, '--cache-dir', dirs.cacheDir, '--state-dir', dirs.stateDir, '--socket', dirs.socket, ...(opts.args ?? [])];
+    const args = [
+      AGENT_BIN,
+      '--mount',
+      dirs.mount,
+      '--cache-dir',
+      dirs.cacheDir,
+      '--state-dir',
+      dirs.stateDir,
+      '--socket',
+      dirs.socket,
+      ...(opts.args ?? []),
+    ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
     const agent = new AgentProcess(dirs, proc);
     try {
@@ -66,7 +83,9 @@ export class AgentProcess {
         proc.stderr!.on('data', () => {
           if (agent.logLines.some(l => l.msg === 'ready')) { clearTimeout(timer); resolve(); }
         });
-        void agent.exited.then(code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${agent.stderr}`)); });
+        void agent.exited.then(
+          code => { clearTimeout(timer); reject(new Error(`agent exited with ${code} before ready:\n${agent.stderr}`)); }
+        );
       });
     } catch (err) {
       // An agent that never became ready must not outlive the test (nor keep its mount).
@@ -118,7 +137,11 @@ export class AgentProcess {
 export interface RunResult { code: number | null; stdout: Buffer; stderr: string; ms: number }
 
 /** Runs a command as a separate process (never a sync call in this process: see FUSE-NOTES). */
-export function run (cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunResult> {
+export function run (
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}
+): Promise<RunResult> {
   const began = performance.now();
   return new Promise(resolve => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: opts.cwd });

@@ -12,7 +12,9 @@ export function claimedRanges (dirs: AgentDirs, name: string): { id: string; ran
   try {
     const row = db.prepare('SELECT id FROM files WHERE name = ?').get(name) as { id: string } | undefined;
     if (row === undefined) throw new Error(`${name} is not in the database`);
-    const ranges = (db.prepare('SELECT start, end FROM ranges WHERE file_id = ? ORDER BY start').all(row.id) as Array<{ start: number; end: number }>).map(r => [r.start, r.end] as [number, number]);
+    const query = db.prepare('SELECT start, end FROM ranges WHERE file_id = ? ORDER BY start');
+    const rows = query.all(row.id) as Array<{ start: number; end: number }>;
+    const ranges = rows.map(r => [r.start, r.end] as [number, number]);
     return { id: row.id, ranges };
   } finally {
     db.close();

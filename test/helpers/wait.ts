@@ -6,7 +6,12 @@ import type { AgentProcess } from './agent';
  * Waits until `until` holds for a file, woken by the agent's event stream (progress and
  * state changes): subscribes, checks once, then checks again on each event for the file.
  */
-export async function waitForFile (agent: AgentProcess, name: string, until: (f: FileSummary) => boolean, timeoutMs = 60_000): Promise<FileSummary> {
+export async function waitForFile (
+  agent: AgentProcess,
+  name: string,
+  until: (f: FileSummary) => boolean,
+  timeoutMs = 60_000
+): Promise<FileSummary> {
   const client = await AgentClient.connect(agent.dirs.socket);
   let timer: NodeJS.Timeout | undefined;
   try {
