@@ -217,7 +217,9 @@ program.command('events')
           ? `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`
           : e.type === 'retry'
             ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
-            : e.type;
+            : e.type === 'waiters'
+              ? `${e.count} read(s) waiting`
+              : e.type;
       process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
     };
     await client.call(Methods.subscribe);

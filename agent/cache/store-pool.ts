@@ -68,6 +68,7 @@ export class StorePool {
         observer.onStateChange?.(store, state, err);
       },
       onRetry: (store, err, delayMs, attempt) => observer.onRetry?.(store, err, delayMs, attempt),
+      onWaitersChanged: store => observer.onWaitersChanged?.(store),
     };
   }
 

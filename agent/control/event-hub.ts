@@ -16,14 +16,18 @@ export interface ProgressSample {
 
 /**
  * Streams events to subscribed control connections. State changes, retries and errors go
- * out as they happen; progress is sampled twice a second and coalesced (one line per file
- * that moved), and a stall shows as a state change found by the sampler. A client that does
- * not read has events dropped rather than buffered, so it never slows the agent.
+ * out as they happen; a file's count of waiting reads goes out once per event-loop turn in
+ * which it changed (a wake may settle thousands at once); progress is sampled twice a
+ * second and coalesced (one line per file that moved), and a stall shows as a state change
+ * found by the sampler. A client that does not read has events dropped rather than
+ * buffered, so it never slows the agent.
  */
 export class EventHub {
   readonly #subscribers = new Set<Connection>();
   readonly #sample: () => ProgressSample[];
   readonly #last = new Map<string, { state: FileState; presentBytes: number }>();
+  /** Files whose waiting reads changed this turn, and how to count them when the turn ends. */
+  readonly #waiters = new Map<string, () => number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor (sample: () => ProgressSample[]) {
@@ -49,6 +53,13 @@ export class EventHub {
     for (const conn of this.#subscribers) conn.sendDroppable(message);
   }
 
+  /** A file's waiting reads changed; cheap when nobody listens, coalesced when somebody does. */
+  waitersChanged (file: string, count: () => number): void {
+    if (this.#subscribers.size === 0) return;
+    if (this.#waiters.size === 0) setImmediate(() => this.#flushWaiters());
+    this.#waiters.set(file, count);
+  }
+
   close (): void {
     this.#subscribers.clear();
     if (this.#timer !== null) clearInterval(this.#timer);
@@ -62,6 +73,12 @@ export class EventHub {
       this.#timer = null;
       this.#last.clear();
     }
+  }
+
+  #flushWaiters (): void {
+    const at = Date.now();
+    for (const [file, count] of this.#waiters) this.publish({ type: 'waiters', file, count: count(), at });
+    this.#waiters.clear();
   }
 
   #tick (): void {

@@ -32,6 +32,7 @@ export type AgentEvent =
   | { type: 'state'; file: string; state: FileState; error: string | null; at: number }
   | { type: 'progress'; file: string; presentBytes: number; size: number; bytesPerSecond: number; at: number }
   | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
+  | { type: 'waiters'; file: string; count: number; at: number }
   | { type: 'added' | 'removed'; file: string; at: number };
 
 /** JSON-RPC error codes; -32000 is the agent refusing or failing, with `data.errno`. */

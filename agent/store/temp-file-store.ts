@@ -62,6 +62,8 @@ export interface StoreObserver {
   onDiscard? (store: TempFileStore): void;
   /** Last chance to commit ranges before the descriptor closes. */
   beforeClose? (store: TempFileStore): Promise<void>;
+  /** Reads started or stopped waiting (see `waiterCount`). */
+  onWaitersChanged? (store: TempFileStore): void;
 }
 
 /**
@@ -113,6 +115,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
         const missing = this.#present.firstMissing(offset, end);
         return (missing >= 0 ? this.#scheduler.claimant(missing)?.lastProgressAt : undefined) ?? this.#lastProgressAt;
       },
+      onSizeChange: () => opts.observer?.onWaitersChanged?.(this),
     });
     const rate = this.#rate;
     this.#scheduler = new DownloadScheduler({

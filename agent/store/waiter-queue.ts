@@ -30,6 +30,8 @@ export interface WaiterQueueOptions {
   maxWaitMs: number;
   /** Monotonic time (performance.now()) of the last byte received by the download that will serve [offset, end). */
   lastProgressAt: (offset: number, end: number) => number;
+  /** Told after the number of waiting reads changed (once per add, once per batch settled). */
+  onSizeChange?: () => void;
   now?: () => number;
 }
 
@@ -53,7 +55,7 @@ interface Waiter {
 }
 
 export class WaiterQueue {
-  readonly #opts: Required<WaiterQueueOptions>;
+  readonly #opts: WaiterQueueOptions & { now: () => number };
   /** Live and settled waiters, sorted by end offset; settled ones are dropped lazily. */
   #byEnd: Waiter[] = [];
   /** Arrival order, which is also cap-deadline order because every waiter has the same cap. */
@@ -85,6 +87,7 @@ export class WaiterQueue {
     this.#byArrival.push(w);
     this.#live++;
     this.#arm();
+    this.#opts.onSizeChange?.();
   }
 
   /**
@@ -171,6 +174,7 @@ export class WaiterQueue {
 
   /** Drops settled waiters from the heads and the lists once they dominate. */
   #afterSettle (): void {
+    this.#opts.onSizeChange?.();
     if (this.#live === 0) {
       this.#byEnd = [];
       this.#byArrival = [];

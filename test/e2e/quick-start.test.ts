@@ -50,6 +50,8 @@ describe('the README quick start, as written, in a fresh HOME', () => {
 
     // `npm ci` already ran for this suite (it is the first half of the test command); the rest runs as written.
     const agent = spawn('sh', ['-c', start.replace(/^npm ci && /, '')], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    // Taken now: the agent may be gone before anything later starts listening for its exit.
+    const exited = once(agent, 'exit').then(([code]) => code as number | null);
     let stderr = '';
     agent.stderr.setEncoding('utf8');
     const ready = new Promise<void>((resolve, reject) => {
@@ -57,9 +59,9 @@ describe('the README quick start, as written, in a fresh HOME', () => {
       agent.once('exit', code => reject(new Error(`npm start exited with ${code}: ${stderr}`)));
     });
     cleanup(async () => {
-      if (agent.exitCode === null) {
+      if (agent.exitCode === null && agent.signalCode === null) {
         process.kill(-agent.pid!, 'SIGTERM');
-        await once(agent, 'exit');
+        await exited;
       }
       await run('fusermount', ['-uz', path.join(home, 'FuseStream')]);
       await fs.rm(home, { recursive: true, force: true });
@@ -85,7 +87,6 @@ describe('the README quick start, as written, in a fresh HOME', () => {
 
     const stop = await run('sh', ['-c', 'npx fsctl stop'], { env, cwd: ROOT, timeoutMs: 30_000 });
     assert.equal(stop.code, 0, stop.stderr);
-    const [code] = await once(agent, 'exit');
-    assert.equal(code, 0);
+    assert.equal(await exited, 0);
   });
 });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
-import type { WaiterSummary } from '../../agent/control/protocol';
 import { AgentProcess, makeDirs, run, timeLs } from '../helpers/agent';
+import { waitForWaiters } from '../helpers/wait';
 import { isMounted, statError } from '../helpers/mounts';
 import { TestOrigin } from '../../tools/test-origin';
 
@@ -22,10 +22,7 @@ describe('stopping the agent', () => {
     const readers = [2, 5, 9].map(
       m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
     );
-    for (let i = 0; i < 100; i++) {
-      if ((await agent.rpc<WaiterSummary[]>('waiters.list')).length >= 3) break;
-      await new Promise(resolve => setTimeout(resolve, 50)); // no outside event marks a read reaching the agent
-    }
+    await waitForWaiters(agent, ws => ws.length >= 3);
     const began = performance.now();
     const code = await agent.stop('SIGTERM');
     const results = await Promise.all(readers);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WaiterSummary } from '../../agent/control/protocol';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { hashFile, run, timeLs, type RunResult } from '../helpers/agent';
+import { hashFile, openOnce, run, timeLs, type RunResult } from '../helpers/agent';
+import { waitForWaiters } from '../helpers/wait';
 import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
@@ -12,6 +13,10 @@ describe('reads stalled on one file never delay anything else', () => {
   const fx = useOriginAndAgent({ args: ['--read-timeout', '15'] }, async ({ origin, agent }) => {
     origin.add('stalled.bin', 64 * MiB, { stallAt: 1 * MiB });
     await agent.add(origin.url('stalled.bin'));
+    // One open first: the first opens of a file after mount drop its page cache and can block
+    // in the kernel behind reads already pending (docs/FUSE-FACTS.md), which no agent can
+    // reach until the binding lets it decide keep_cache (issue 9). Not what this test is about.
+    await openOnce(agent.path('stalled.bin'));
   });
 
   it('answers a healthy file, a fresh open() and ls -l within a second while 20 reads wait', async () => {
@@ -26,12 +31,8 @@ describe('reads stalled on one file never delay anything else', () => {
     );
 
     // Every reader's read must reach the agent rather than queue in the kernel.
-    let waiters: WaiterSummary[] = [];
-    for (let i = 0; i < 100; i++) {
-      waiters = await fx.agent.rpc<WaiterSummary[]>('waiters.list');
-      if (offsets.every(o => waiters.some(w => w.offset <= o && o < w.offset + w.length))) break;
-      await new Promise(resolve => setTimeout(resolve, 50)); // polling the agent's own list: there is no event to wait on from outside
-    }
+    const covered = (ws: WaiterSummary[]): boolean => offsets.every(o => ws.some(w => w.offset <= o && o < w.offset + w.length));
+    const waiters = await waitForWaiters(fx.agent, covered).catch(() => fx.agent.rpc<WaiterSummary[]>('waiters.list'));
     for (const o of offsets) assert.ok(waiters.some(w => w.offset <= o && o < w.offset + w.length), `no waiter covers the reader at ${o}`);
     assert.ok(waiters.length >= READERS, `the agent sees ${waiters.length} waiting reads`);
 

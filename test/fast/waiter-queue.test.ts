@@ -120,4 +120,16 @@ describe('WaiterQueue', () => {
     assert.ok(w.waitedMs >= 0 && w.deadlineInMs > 9000 && w.deadlineInMs <= 10_000);
     h.queue.rejectAll(new FsError('EIO', 'done'));
   });
+
+  it('says when the number of waiting reads changed: once per add, once per batch settled', () => {
+    const sizes: number[] = [];
+    const present = new RangeSet();
+    const queue = new WaiterQueue({
+      stallMs: 60_000, maxWaitMs: 60_000, lastProgressAt: () => performance.now(), onSizeChange: () => sizes.push(queue.size),
+    });
+    for (let i = 0; i < 3; i++) queue.add(i * 10, i * 10 + 10, () => {});
+    queue.wake({ start: 0, end: 20 }, present.add(0, 20)); // settles two in one batch
+    queue.rejectAll(new FsError('EIO', 'done'));
+    assert.deepEqual(sizes, [1, 2, 3, 1, 0]);
+  });
 });

@@ -136,7 +136,7 @@ export class AgentProcess {
 
 export interface RunResult { code: number | null; stdout: Buffer; stderr: string; ms: number }
 
-/** Runs a command as a separate process (never a sync call in this process: see FUSE-NOTES). */
+/** Runs a command as a separate process (never a sync call in this process: see docs/FUSE-FACTS.md). */
 export function run (
   cmd: string,
   args: string[],

@@ -1,32 +1,33 @@
-import type { FileSummary } from '../../agent/control/protocol';
+import type { AgentEvent, FileSummary, WaiterSummary } from '../../agent/control/protocol';
 import { AgentClient } from '../../ctl/client';
 import type { AgentProcess } from './agent';
 
 /**
- * Waits until `until` holds for a file, woken by the agent's event stream (progress and
- * state changes): subscribes, checks once, then checks again on each event for the file.
+ * Waits, woken by the agent's event stream, until `check` finds what it looks for:
+ * subscribes, checks once, then checks again on each event `relevant` picks out (one check
+ * at a time; events during a check trigger one more). `check` answers undefined to go on.
  */
-export async function waitForFile (
+async function waitOnEvents<T> (
   agent: AgentProcess,
-  name: string,
-  until: (f: FileSummary) => boolean,
-  timeoutMs = 60_000
-): Promise<FileSummary> {
+  relevant: (e: AgentEvent) => boolean,
+  check: (client: AgentClient) => Promise<T | undefined>,
+  timeoutMs: number,
+  what: () => string
+): Promise<T> {
   const client = await AgentClient.connect(agent.dirs.socket);
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await new Promise<FileSummary>((resolve, reject) => {
-      let last: FileSummary | undefined;
+    return await new Promise<T>((resolve, reject) => {
       let checking = false;
       let again = false;
-      const check = async (): Promise<void> => {
+      const run = async (): Promise<void> => {
         if (checking) { again = true; return; }
         checking = true;
         try {
           do {
             again = false;
-            last = (await client.call<FileSummary[]>('files.list')).find(x => x.name === name);
-            if (last !== undefined && until(last)) return resolve(last);
+            const found = await check(client);
+            if (found !== undefined) return resolve(found);
           } while (again);
         } catch (err) {
           reject(err);
@@ -34,15 +35,38 @@ export async function waitForFile (
           checking = false;
         }
       };
-      timer = setTimeout(() => reject(new Error(`timed out waiting on ${name}: ${JSON.stringify(last)}`)), timeoutMs);
-      client.onNotification = (_method, params) => {
-        if ((params as { file?: string }).file === name) void check();
-      };
+      timer = setTimeout(() => reject(new Error(`timed out waiting on ${what()}`)), timeoutMs);
+      client.onNotification = (_method, params) => { if (relevant(params as AgentEvent)) void run(); };
       client.onClose(() => reject(new Error('the agent closed the connection')));
-      client.call('events.subscribe').then(() => check(), reject);
+      client.call('events.subscribe').then(() => run(), reject);
     });
   } finally {
     clearTimeout(timer);
     client.close();
   }
+}
+
+/** Waits until `until` holds for a file, woken by its progress and state events. */
+export function waitForFile (
+  agent: AgentProcess, name: string, until: (f: FileSummary) => boolean, timeoutMs = 60_000
+): Promise<FileSummary> {
+  let last: FileSummary | undefined;
+  return waitOnEvents(agent, e => e.file === name, async client => {
+    last = (await client.call<FileSummary[]>('files.list')).find(x => x.name === name);
+    return last !== undefined && until(last) ? last : undefined;
+  }, timeoutMs, () => `${name}: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Waits until the agent's waiting reads satisfy `until`, woken each time a file's count of
+ * waiting reads changes: reads reach the agent in the kernel's own time.
+ */
+export function waitForWaiters (
+  agent: AgentProcess, until: (ws: WaiterSummary[]) => boolean, timeoutMs = 20_000
+): Promise<WaiterSummary[]> {
+  let last: WaiterSummary[] = [];
+  return waitOnEvents(agent, e => e.type === 'waiters', async client => {
+    last = await client.call<WaiterSummary[]>('waiters.list');
+    return until(last) ? last : undefined;
+  }, timeoutMs, () => `waiting reads; the agent lists ${JSON.stringify(last.map(w => [w.file, w.offset, w.length]))}`);
 }
