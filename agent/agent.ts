@@ -173,7 +173,7 @@ export class Agent implements FsBackend, ControlTarget {
       this.log.warn({ file: name, err: (err as Error).message }, 'could not re-check the origin; keeping cached bytes');
       return;
     }
-    if (sameVersion(entry.origin, now)) return;
+    if (sameVersion(entry.origin, now) || this.#stopping !== null) return; // stopping: the database may be closed
     this.log.info(
       { file: name, size: now.size, etag: now.etag },
       'the file changed at the origin; dropping cached bytes of the old version'
@@ -430,9 +430,10 @@ export class Agent implements FsBackend, ControlTarget {
       this.log.error({ err }, 'could not unmount');
     }
     await closing;
+    // The socket before the database: a control request must never find it closed.
+    await this.#control.close().catch(err => this.log.warn({ err }, 'closing the control socket failed'));
     this.#committer.stop();
     this.#db.close();
-    await this.#control.close().catch(err => this.log.warn({ err }, 'closing the control socket failed'));
     await this.#dispatcher.close().catch(() => {});
     this.log.info('stopped');
   }

@@ -3,8 +3,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from './agent';
 import { checkWritableDirs, ConfigError, EXIT_CONFIG, parseAgentConfig, type ResolvedConfig } from './config';
+import { FsError } from './errors';
 import { createLogger } from './log';
 import { checkPrerequisites } from './prerequisites';
+import { InstanceLock } from './state/instance-lock';
 
 function packageVersion (): string {
   try {
@@ -28,6 +30,18 @@ async function main (): Promise<void> {
   }
   const { config } = resolved;
 
+  // Before the logger: log files live in the state folder, and belong to its one agent.
+  let lock: InstanceLock;
+  try {
+    lock = await InstanceLock.acquire([config.stateDir, config.cacheDir], config.socket);
+  } catch (err) {
+    if (!(err instanceof FsError)) throw err;
+    process.stderr.write(`fusestream-agent: cannot start: ${err.message}; stop it with \`fsctl stop\`, ` +
+      'or give this agent its own --state-dir, --cache-dir, --socket and --mount\n');
+    process.exit(1);
+  }
+  process.on('exit', () => lock.releaseSync());
+
   const missing = await checkPrerequisites();
   if (missing.length > 0) {
     process.stderr.write(missing.map(l => `fusestream-agent: ${l}\n`).join(''));
@@ -42,7 +56,8 @@ async function main (): Promise<void> {
     agent = await Agent.start(resolved, log, version);
   } catch (err) {
     const message = (err as Error).message;
-    log.fatal({ err }, `cannot start: ${message}`);
+    // A refusal the agent understands (a busy socket, a mount folder in use) is one line; a bug gets its stack.
+    if (!(err instanceof FsError)) log.fatal({ err }, `cannot start: ${message}`);
     process.stderr.write(`fusestream-agent: cannot start: ${message}\n`);
     return exit(1);
   }

@@ -9,6 +9,9 @@ import type { RangeCommitter } from '../state/range-committer';
 import type { StateDb } from '../state/state-db';
 import { CacheQuota } from './cache-quota';
 
+/** A temp file's name: the file's id (Catalogue.entryId) and `.part`. */
+const TEMP_FILE_NAME = /^([0-9a-f]{24})\.part$/;
+
 export interface PoolOptions {
   cacheDir: string;
   maxBytes: number;
@@ -43,6 +46,8 @@ export class StorePool {
   readonly #resting = new Map<string, Resting>();
   readonly #pinned = new Set<string>();
   readonly #observer: StoreObserver;
+  /** Set by closeAll: the database may be closed from then on. */
+  #closed = false;
 
   constructor (opts: PoolOptions) {
     this.#opts = opts;
@@ -126,6 +131,9 @@ export class StorePool {
   }
 
   release (store: TempFileStore): void {
+    // The kernel sends a file's release when its last program closes it, which may be after
+    // shutdown closed the database: a lazy unmount keeps open files' connection alive.
+    if (this.#closed) return;
     store.openHandles--;
     store.lastAccessAt = Date.now();
     if (store.openHandles > 0) return;
@@ -157,23 +165,28 @@ export class StorePool {
       this.#opts.committer.forget(store);
     }
     // Un-claim in the database first, then delete: it never claims bytes that are gone.
+    // The quota hears of the space only once it is free.
     this.#opts.db.saveRanges(id, []);
-    this.quota.setAllocated(id, 0);
     await fs.rm(this.#path(id), { force: true });
+    this.quota.setAllocated(id, 0);
   }
 
   /** Fails every waiter and closes every store, committing ranges on the way out. */
   async closeAll (reason: string): Promise<void> {
+    this.#closed = true;
     await Promise.allSettled([...this.#stores.values()].map(s => s.close(reason)));
   }
 
-  /** Deletes temp files in the cache dir that no catalogued file claims. */
+  /**
+   * Deletes temp files in the cache dir that no catalogued file claims. Only names the agent
+   * makes itself are touched: the cache dir may be a folder that also holds the user's files.
+   */
   async sweepOrphans (known: ReadonlySet<string>): Promise<number> {
     let removed = 0;
     for (const name of await fs.readdir(this.#opts.cacheDir)) {
-      const id = name.endsWith('.part') ? name.slice(0, -5) : null;
-      if (id !== null && known.has(id)) continue;
-      await fs.rm(path.join(this.#opts.cacheDir, name), { force: true, recursive: true });
+      const m = TEMP_FILE_NAME.exec(name);
+      if (m === null || known.has(m[1])) continue;
+      await fs.rm(path.join(this.#opts.cacheDir, name), { force: true });
       removed++;
     }
     return removed;
@@ -248,10 +261,10 @@ export class StorePool {
 
   async #dropBytes (id: string, store: TempFileStore | undefined, reason: string): Promise<void> {
     if (store !== undefined) return store.discard(reason);
-    // No store: un-claim in the database, then delete the temp file.
+    // No store: un-claim in the database, delete the temp file, then give the space to the quota.
     this.#resting.delete(id);
     this.#opts.db.saveRanges(id, []);
-    this.quota.setAllocated(id, 0);
     await fs.rm(this.#path(id), { force: true });
+    this.quota.setAllocated(id, 0);
   }
 }

@@ -93,8 +93,11 @@ export class FuseMount {
  */
 async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void> {
   try {
-    await fs.stat(mountPoint);
+    if (!(await fs.stat(mountPoint)).isDirectory()) {
+      throw new FsError('ENOTDIR', `mount point ${mountPoint} is a file, not a folder (choose another with --mount)`);
+    }
   } catch (err) {
+    if (err instanceof FsError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ENXIO') {
       log.warn({ mountPoint }, 'found a stale mount left by an agent that died; clearing it');
@@ -103,9 +106,11 @@ async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void
       throw new FsError('EIO', `mount point ${mountPoint} is not usable: ${(err as Error).message}`);
     }
   }
-  await fs.mkdir(mountPoint, { recursive: true });
-  const st = await fs.stat(mountPoint);
-  if (!st.isDirectory()) throw new FsError('ENOTDIR', `mount point ${mountPoint} is not a folder`);
+  try {
+    await fs.mkdir(mountPoint, { recursive: true });
+  } catch (err) {
+    throw new FsError('EIO', `cannot create the mount point ${mountPoint}: ${(err as Error).message}`);
+  }
   const entries = await fs.readdir(mountPoint);
   if (entries.length > 0) {
     throw new FsError('EEXIST', `mount point ${mountPoint} is not empty; the mount would hide its files (choose another with --mount)`);

@@ -266,8 +266,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#generation++;
     this.#present.clear();
     this.#opts.observer?.onDiscard?.(this);
-    this.#opts.quota.setAllocated(this.id, 0);
     await this.#file.cut(this.size);
+    this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
     this.#setState(this.size === 0 ? 'complete' : 'idle', null);
   }
 

@@ -111,7 +111,11 @@ describe('the cache quota', () => {
     await fs.mkdir(tmpfs);
     const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', tmpfs]);
     if (mounted.code !== 0) return t.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
-    cleanup(async () => { await run('umount', ['-l', tmpfs]); });
+    // Runs after the agent's own clean-up (newest first), which cannot remove a mounted folder.
+    cleanup(async () => {
+      await run('umount', ['-l', tmpfs]);
+      await fs.rm(dirs.dir, { recursive: true, force: true });
+    });
     const origin = await TestOrigin.start();
     cleanup(() => origin.close());
     const agent = await AgentProcess.start(

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
-import { run } from '../helpers/agent';
+import { childEnv, run } from '../helpers/agent';
 import { sha256, TestOrigin } from '../../tools/test-origin';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -44,9 +44,7 @@ describe('the README quick start, as written, in a fresh HOME', () => {
     const content = origin.add('videos/talk.mp4', 3 * 1024 * 1024 + 5);
     const home = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-qs-'));
     const out = path.join(home, 'copy-of-talk.mp4');
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, NO_COLOR: '1' };
-    for (const k of ['XDG_RUNTIME_DIR', 'XDG_STATE_HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME']) delete env[k];
-    for (const k of Object.keys(env)) if (k.startsWith('FUSESTREAM_')) delete env[k];
+    const env = childEnv({ HOME: home, NO_COLOR: '1' });
 
     // `npm ci` already ran for this suite (it is the first half of the test command); the rest runs as written.
     const agent = spawn('sh', ['-c', start.replace(/^npm ci && /, '')], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });

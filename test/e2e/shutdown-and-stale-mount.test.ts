@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
-import { AgentProcess, makeDirs, run, timeLs } from '../helpers/agent';
+import { AgentProcess, fsctl, makeDirs, openOnce, run, timeLs } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { isMounted, statError } from '../helpers/mounts';
 import { TestOrigin } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
+
+/** Log lines at error level or above (pino: error 50, fatal 60). */
+const errorsIn = (agent: AgentProcess): unknown[] => agent.logLines.filter(l => Number(l.level) >= 50);
 
 describe('stopping the agent', () => {
   const cleanup = useCleanups();
@@ -18,6 +21,7 @@ describe('stopping the agent', () => {
     const agent = await AgentProcess.start();
     cleanup(() => agent.cleanup());
     await agent.add(origin.url('stuck.bin'));
+    await openOnce(agent.path('stuck.bin')); // past the kernel's first-open race (see cancel-waiting-readers)
 
     const readers = [2, 5, 9].map(
       m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
@@ -35,6 +39,26 @@ describe('stopping the agent', () => {
     }
     assert.ok(tookMs < 5000, `readers answered ${tookMs.toFixed(0)} ms after SIGTERM`);
     assert.equal(await isMounted(agent.mount), false, 'the mount is gone');
+    assert.deepEqual(errorsIn(agent), [], 'nothing went wrong on the way out');
+  });
+
+  it('on fsctl stop with readers waiting, answers them, logs no error and exits 0', async () => {
+    const origin = await TestOrigin.start();
+    cleanup(() => origin.close());
+    origin.add('stuck.bin', 16 * MiB, { stallAt: 512 * 1024 });
+    const agent = await AgentProcess.start();
+    cleanup(() => agent.cleanup());
+    await agent.add(origin.url('stuck.bin'));
+    await openOnce(agent.path('stuck.bin')); // past the kernel's first-open race (see cancel-waiting-readers)
+    const readers = [2, 5, 9, 12].map(
+      m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
+    );
+    await waitForWaiters(agent, ws => ws.length >= 4);
+    assert.equal((await fsctl(agent, ['stop'])).code, 0);
+    assert.equal(await agent.exited, 0);
+    for (const r of await Promise.all(readers)) assert.match(r.stderr, /Input\/output error/);
+    assert.deepEqual(errorsIn(agent), [], 'nothing went wrong on the way out');
+    assert.doesNotMatch(agent.stderr, /uncaught|database connection is not open/);
   });
 
   it('recovers the stale mount a kill -9 left behind at the next start', async () => {
@@ -57,6 +81,8 @@ describe('stopping the agent', () => {
     const first = await AgentProcess.start({ dirs });
     cleanup(() => first.cleanup());
     const other = await makeDirs();
-    await assert.rejects(AgentProcess.start({ dirs: { ...other, socket: dirs.socket } }), /already running/);
+    const err = await AgentProcess.start({ dirs: { ...other, socket: dirs.socket } }).then(() => null, (e: Error) => e);
+    const stderr = /before ready:\n([\s\S]*)$/.exec(String(err?.message))?.[1] ?? '';
+    assert.match(stderr, /^fusestream-agent: cannot start: another fusestream agent is already running on .*\n$/, 'one line, no log line');
   });
 });

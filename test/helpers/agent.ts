@@ -19,6 +19,23 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** What in a user's environment points the agent or fsctl elsewhere: XDG folders and FUSESTREAM_* settings. */
+const PLACE_VARIABLES = /^(XDG_RUNTIME_DIR|XDG_[A-Z]+_HOME|FUSESTREAM_.*)$/;
+
+/**
+ * The environment of every process the suite starts: the user's, less what would point the
+ * agent or fsctl somewhere else, then `overrides` (an undefined value removes a variable).
+ * The suite thus behaves the same in a desktop session, a CI job or a shell with odd values.
+ */
+export function childEnv (overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!PLACE_VARIABLES.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) delete env[k]; else env[k] = v;
+  }
+  return env;
+}
+
 /** A fresh set of folders for one agent; short, because a Unix socket path must be. */
 export async function makeDirs (): Promise<AgentDirs> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-'));
@@ -75,7 +92,7 @@ export class AgentProcess {
       dirs.socket,
       ...(opts.args ?? []),
     ];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...opts.env } });
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv(opts.env) });
     const agent = new AgentProcess(dirs, proc);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -93,6 +110,25 @@ export class AgentProcess {
       throw err;
     }
     return agent;
+  }
+
+  /** Resolves with the first log line whose message matches, woken by the agent's output. */
+  waitForLog (pattern: RegExp, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const find = (): Record<string, unknown> | undefined => this.logLines.find(l => pattern.test(String(l.msg)));
+    const found = find();
+    if (found !== undefined) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const onData = (): void => {
+        const line = find();
+        if (line === undefined) return;
+        done();
+        resolve(line);
+      };
+      const timer = setTimeout(() => { done(); reject(new Error(`no log line matching ${pattern} in ${timeoutMs} ms`)); }, timeoutMs);
+      const done = (): void => { clearTimeout(timer); this.proc.stderr!.off('data', onData); };
+      // Registered after the constructor's parser, so logLines already holds the new lines.
+      this.proc.stderr!.on('data', onData);
+    });
   }
 
   async rpc<T> (method: string, params?: object): Promise<T> {
@@ -144,7 +180,7 @@ export function run (
 ): Promise<RunResult> {
   const began = performance.now();
   return new Promise(resolve => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env }, cwd: opts.cwd });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(opts.env), cwd: opts.cwd });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (b: Buffer) => out.push(b));
