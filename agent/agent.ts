@@ -297,6 +297,7 @@ export class Agent implements FsBackend, ControlTarget {
       connections: { active: store?.activeDownloads ?? 0, peak: store?.peakDownloads ?? 0 },
       origin: { etag: entry.origin.etag, lastModified: entry.origin.lastModified, acceptRanges: entry.origin.acceptRanges },
       addedAt: new Date(entry.addedAt).toISOString(),
+      retrying: store?.retrying?.message ?? null,
     };
   }
 
@@ -333,7 +334,11 @@ export class Agent implements FsBackend, ControlTarget {
   async evict (params: EvictParams): Promise<{ freedBytes: number }> {
     if (params.all === true) return { freedBytes: await this.#pool.evictAll() };
     if (params.file === undefined) throw new FsError('EINVAL', 'name a file to evict, or ask for all');
-    return { freedBytes: await this.#pool.evictFile(this.#resolve(params.file).id) };
+    const entry = this.#resolve(params.file);
+    if (this.#pool.isPinned(entry.id) && params.force !== true) {
+      throw new FsError('EBUSY', `${entry.name} is pinned; unpin it first, or evict it with --force`);
+    }
+    return { freedBytes: await this.#pool.evictFile(entry.id) };
   }
 
   subscribe (conn: Connection): { subscribed: true } {

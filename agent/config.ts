@@ -62,6 +62,8 @@ interface Spec {
   describeDefault?: string;
   /** The setting as a user writes it (seconds rather than the milliseconds kept inside). */
   show?: (v: Value) => Value;
+  /** A byte count: `fsctl config` writes it as a size (1G, 512M). */
+  size?: true;
 }
 
 function absolutePath (raw: unknown, from: Source): string {
@@ -69,6 +71,14 @@ function absolutePath (raw: unknown, from: Source): string {
   if (from === 'flag') return path.resolve(raw); // relative to where the command was typed
   if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, not "${raw}"`);
   return path.normalize(raw);
+}
+
+/** A byte count as a user writes it: in the largest unit that divides it (1G, 512M), else in bytes. */
+function sizeText (n: number): string {
+  for (const [unit, power] of [['T', 4], ['G', 3], ['M', 2], ['K', 1]] as const) {
+    if (n > 0 && n % 1024 ** power === 0) return `${n / 1024 ** power}${unit}`;
+  }
+  return String(n);
 }
 
 function ms (v: Value): Value {
@@ -179,6 +189,7 @@ const SPECS: Spec[] = [
     arg: '<size>',
     help: 'hard limit on cached bytes, e.g. 20G',
     parse: byteSize,
+    size: true,
     defaultValue: () => null,
     describeDefault: '10 GiB or half the free space at first start, whichever is smaller',
   },
@@ -219,6 +230,7 @@ const SPECS: Spec[] = [
     arg: '<size>',
     help: 'download files up to this size whole once opened; larger ones only as far as reads and read-ahead ask',
     parse: sizeOrZero,
+    size: true,
     defaultValue: () => 1024 ** 3,
     describeDefault: '1G',
   },
@@ -243,13 +255,15 @@ export interface ResolvedConfig {
   configFile: string | null;
 }
 
-/** One line per option for `fsctl config`: the key, its value as set, and where it came from. */
-export interface ConfigLine { key: string; env: string; value: Value; source: Source }
+/** One line per option for `fsctl config`: the key, its value as set and as a user writes it, and where it came from. */
+export interface ConfigLine { key: string; env: string; value: Value; text: string; source: Source }
 
 export function describeConfig (r: ResolvedConfig): ConfigLine[] {
   return SPECS.map(s => {
-    const value = r.config[s.attr] as Value;
-    return { key: s.name, env: envName(s.name), value: s.show !== undefined ? s.show(value) : value, source: r.sources[s.name] };
+    const raw = r.config[s.attr] as Value;
+    const value = s.show !== undefined ? s.show(raw) : raw;
+    const text = value === null ? '(automatic)' : s.size === true && typeof value === 'number' ? sizeText(value) : String(value);
+    return { key: s.name, env: envName(s.name), value, text, source: r.sources[s.name] };
   });
 }
 
@@ -258,8 +272,7 @@ export function describeConfig (r: ResolvedConfig): ConfigLine[] {
  * ConfigError naming the key and the source of the bad value; nothing has been touched yet.
  */
 export function resolveConfig (
-  flags: Record<string,
-  unknown>,
+  flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
   configPath: string | null,
   explicitConfig: boolean

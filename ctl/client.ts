@@ -53,6 +53,8 @@ export class AgentClient {
   }
 
   async call<T> (method: string, params?: object): Promise<T> {
+    // A request written to a closed socket would never be answered: fail it at once.
+    if (this.#socket.destroyed || !this.#socket.writable) throw new Error('the agent closed the connection');
     try {
       return await this.#rpc.request(method, params) as T;
     } catch (err) {

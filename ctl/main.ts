@@ -12,8 +12,9 @@ import { logDir } from '../agent/log';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
 import { showLogs } from './logs';
+import { agentStartHint } from './start-hint';
 import { defaultKind, install, renderService, serviceState, uninstall, type ServiceKind } from './service';
-import { watchStatus } from './watch';
+import { statusHeader, watchStatus } from './watch';
 
 /** fsctl's exit codes, as documented in the README. */
 const EXIT = { ok: 0, refused: 1, usage: 2, noAgent: 3 } as const;
@@ -39,7 +40,7 @@ async function withAgent (run: (client: AgentClient, json: boolean) => Promise<v
     client = await AgentClient.connect(socket);
   } catch (err) {
     if (err instanceof NoAgentError) {
-      const start = socket === defaultPaths().socket ? 'fusestream-agent' : `fusestream-agent --socket ${socket}`;
+      const start = agentStartHint(path.resolve(__dirname, '..', '..'), socket, socket === defaultPaths().socket);
       fail(EXIT.noAgent, `no fusestream agent is running (nothing answers on ${socket}); start one with: ${start}`, json);
     }
     throw err;
@@ -106,7 +107,7 @@ program.command('add')
     const params = { url, ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.header ? { headers } : {}) };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
-    process.stdout.write(`${res.file.name}\n`);
+    process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount for this URL)\n`);
   }));
 
 program.command('rm')
@@ -123,21 +124,25 @@ program.command('status')
   .description('the agent and every file: size, progress, rate, state, open handles, waiting reads')
   .option('-w, --watch', 'live view with progress bars, until Ctrl-C')
   .action((opts: { watch?: boolean }) => withAgent(async (client, json) => {
-    if (opts.watch === true) return watchStatus(client, json);
+    if (opts.watch === true) {
+      await watchStatus(client, json).catch(() => process.exit(EXIT.noAgent)); // it said why
+      return;
+    }
     const [files, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
     if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
     const color = colorEnabled();
-    process.stdout.write(
-      `${status.mount} (${status.mounted ? 'mounted' : 'not mounted'}) · cache ${bytes(status.cache.usedBytes)} of ${bytes(status.cache.maxBytes)} · up ${duration(status.uptimeSeconds * 1000)} · ${status.activeDownloads} downloading · ${status.waiters} waiting reads\n`
-    );
+    process.stdout.write(statusHeader(status) + '\n');
     if (files.length === 0) { process.stdout.write('no files; add one with: fsctl add URL\n'); return; }
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
-      t.push([f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond),
-        stateText(f.state, color) + (f.lastError ? `: ${f.lastError}` : ''), f.openHandles, f.waiters]);
+      const row = [f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
+      t.push([...row, stateText(f.state, color), f.openHandles, f.waiters]);
     }
     process.stdout.write(t.toString() + '\n');
+    // The table stays narrow: errors are one `fsctl info` away.
+    const failed = files.filter(f => f.state === 'error');
+    if (failed.length > 0) process.stdout.write(`${failed.length} failed; the reason: fsctl info ${failed[0].name}\n`);
   }));
 
 program.command('info')
@@ -146,20 +151,24 @@ program.command('info')
   .action((file: string) => withAgent(async (client, json) => {
     const f = await client.call<FileDetails>(Methods.getFile, { file: await fileArg(client, file) });
     if (json) return printJson(f);
+    const lastError = f.lastError ?? (f.retrying !== null ? `retrying after: ${f.retrying}` : '-');
     const rows: Array<[string, string]> = [
-      ['name', f.name], ['url', f.url], ['size', `${bytes(f.size)} (${f.size} bytes)`],
+      ['name', f.name],
+      ['url', f.url],
+      ['size', `${bytes(f.size)} (${f.size} bytes)`],
       ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
-      ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')], ['rate', rate(f.bytesPerSecond)],
-      ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)], [
-        'download at',
-        f.downloadPosition === null ? '-' : String(f.downloadPosition),
-      ],
-      ['open handles', String(f.openHandles)], ['waiting reads', String(f.waiters)], ['last error', f.lastError ?? '-'],
-      ['etag', f.origin.etag ?? '-'], ['last-modified', f.origin.lastModified ?? '-'], [
-        'range support',
-        f.origin.acceptRanges ? 'yes' : 'no',
-      ],
-      ['added', f.addedAt], ['ranges', f.ranges.slice(0, 8).map(([s, e]) => `${s}-${e}`).join(' ') + (f.ranges.length > 8 ? ' …' : '')],
+      ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')],
+      ['rate', rate(f.bytesPerSecond)],
+      ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)],
+      ['download at', f.downloadPosition === null ? '-' : String(f.downloadPosition)],
+      ['open handles', String(f.openHandles)],
+      ['waiting reads', String(f.waiters)],
+      ['last error', lastError],
+      ['etag', f.origin.etag ?? '-'],
+      ['last-modified', f.origin.lastModified ?? '-'],
+      ['range support', f.origin.acceptRanges ? 'yes' : 'no'],
+      ['added', f.addedAt],
+      ['ranges', f.ranges.slice(0, 8).map(([s, e]) => `${s}-${e}`).join(' ') + (f.ranges.length > 8 ? ' …' : '')],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n') + '\n');
   }));
@@ -176,12 +185,16 @@ fileCommand(
 );
 
 program.command('evict')
-  .description('drop cached bytes: of one file, or of every file neither open nor pinned')
+  .description('drop cached bytes: of one file, or of every file neither open, pinned nor downloading')
   .argument('[file]', 'name in the mount, or a path inside the mount')
-  .option('--all', 'every file that is neither open nor pinned')
-  .action((file: string | undefined, opts: { all?: boolean }) => withAgent(async (client, json) => {
+  .option('--all', 'every file that is neither open, pinned nor downloading')
+  .option('--force', 'drop a pinned file\'s bytes too')
+  .action((file: string | undefined, opts: { all?: boolean; force?: boolean }) => withAgent(async (client, json) => {
     if ((file === undefined) === (opts.all !== true)) fail(EXIT.usage, 'give a file, or --all', json);
-    const params = opts.all === true ? { all: true } : { file: await fileArg(client, file!) };
+    if (opts.all === true && opts.force === true) fail(EXIT.usage, '--force goes with one file, not --all', json);
+    const params = opts.all === true
+      ? { all: true }
+      : { file: await fileArg(client, file!), ...(opts.force === true ? { force: true } : {}) };
     const res = await client.call<{ freedBytes: number }>(Methods.evict, params);
     if (json) return printJson(res);
     process.stdout.write(`freed ${bytes(res.freedBytes)}\n`);
@@ -279,7 +292,7 @@ program.command('config')
     if (fromAgent === null) process.stdout.write('no agent is running: this is what one started now would use\n');
     process.stdout.write(`config file: ${result.configFile ?? `none (${defaultPaths().configFile} does not exist)`}\n`);
     const t = table(['setting', 'value', 'from', 'environment variable']);
-    for (const o of result.options) t.push([o.key, o.value === null ? '(automatic)' : String(o.value), o.source, o.env]);
+    for (const o of result.options) t.push([o.key, o.text, o.source, o.env]);
     process.stdout.write(t.toString() + '\n');
   });
 

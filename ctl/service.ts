@@ -27,6 +27,21 @@ export interface RenderInput {
   stateDir: string;
 }
 
+/**
+ * The folders of a PATH that outlive this command: absolute ones, less those npm puts in
+ * front for `npx` and scripts (its temporary `_npx` folders, `node_modules/.bin`, node-gyp's
+ * shims), which a service started at login must not depend on. Duplicates go; order stays.
+ */
+export function stablePath (pathVar: string | undefined): string {
+  const kept: string[] = [];
+  for (const dir of (pathVar ?? '').split(':')) {
+    const parts = dir.split('/');
+    const npmOwned = parts.includes('node_modules') || parts.includes('_npx') || parts.includes('node-gyp-bin');
+    if (path.isAbsolute(dir) && !npmOwned && !kept.includes(dir)) kept.push(dir);
+  }
+  return kept.length > 0 ? kept.join(':') : '/usr/local/bin:/usr/bin:/bin';
+}
+
 export function defaultKind (): ServiceKind {
   return process.platform === 'darwin' ? 'launchd' : 'systemd';
 }
@@ -38,7 +53,7 @@ export async function renderService (input: RenderInput): Promise<ServicePlan> {
     AGENT: path.join(ROOT, 'dist', 'agent', 'main.js'),
     README: path.join(ROOT, 'README.md'),
     MOUNT: input.mount,
-    PATH: input.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    PATH: stablePath(input.env.PATH),
     FUSERMOUNT: await findFusermount(),
     LOG_DIR: path.join(input.home, 'Library', 'Logs', 'fusestream'),
   };

@@ -226,7 +226,7 @@ export class StorePool {
     return bytes;
   }
 
-  /** Drops the cached bytes of every file that is neither open nor pinned. */
+  /** Drops the resting bytes of every file that is neither open, pinned nor downloading. */
   async evictAll (): Promise<number> {
     let freed = 0;
     for (const c of this.#candidates(null)) freed += await this.evictFile(c.id).catch(() => 0);
@@ -245,14 +245,15 @@ export class StorePool {
     return freed;
   }
 
-  /** Files whose bytes may go, least recently read first. */
+  /** Files whose bytes may go, least recently read first: never open, pinned or downloading ones. */
   #candidates (exceptId: string | null): Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> {
     const out: Array<{ id: string; at: number; bytes: number; store?: TempFileStore }> = [];
     for (const [id, r] of this.#resting) {
       if (id !== exceptId && !this.#pinned.has(id)) out.push({ id, at: r.lastAccessAt, bytes: r.blockBytes });
     }
     for (const store of this.#stores.values()) {
-      if (store.id !== exceptId && store.openHandles === 0 && !this.#pinned.has(store.id) && store.blockBytes > 0) {
+      const resting = store.openHandles === 0 && store.activeDownloads === 0 && store.blockBytes > 0;
+      if (store.id !== exceptId && resting && !this.#pinned.has(store.id)) {
         out.push({ id: store.id, at: store.lastAccessAt, bytes: store.blockBytes, store });
       }
     }

@@ -114,11 +114,13 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   rpc.addMethod(Methods.pin, raw => target.setPinned(file(raw), true));
   rpc.addMethod(Methods.unpin, raw => target.setPinned(file(raw), false));
   rpc.addMethod(Methods.evict, raw => {
-    const p = only(objectParams(raw), ['file', 'all']);
+    const p = only(objectParams(raw), ['file', 'all', 'force']);
     const all = optBool(p, 'all');
     const f = optStr(p, 'file');
+    const force = optBool(p, 'force');
     if ((all === true) === (f !== undefined)) throw new ParamError('give either "file" or "all": true');
-    return target.evict({ file: f, all });
+    if (force === true && f === undefined) throw new ParamError('"force" goes with "file"');
+    return target.evict({ file: f, all, force });
   });
   rpc.addMethod(Methods.listWaiters, raw => { none(raw); return target.listWaiters(); });
   rpc.addMethod(Methods.subscribe, (raw, conn) => { none(raw); return target.subscribe(conn); });

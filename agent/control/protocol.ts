@@ -76,11 +76,15 @@ export interface FileDetails extends FileSummary {
   connections: { active: number; peak: number };
   origin: { etag: string | null; lastModified: string | null; acceptRanges: boolean };
   addedAt: string;
+  /** Why the last download attempt failed, while it is being retried (cleared by the next byte). */
+  retrying: string | null;
 }
 
 export interface EvictParams {
   file?: string;
   all?: boolean;
+  /** Drop a pinned file's bytes too. */
+  force?: boolean;
 }
 
 export interface AddFileParams {

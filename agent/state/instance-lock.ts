@@ -3,8 +3,8 @@ import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { FsError } from '../errors';
 
-/** The lock's name in each folder an agent owns; the cache sweep leaves it alone. */
-export const LOCK_FILE = '.fusestream.lock';
+/** The lock's name in each folder an agent owns. */
+const LOCK_FILE = '.fusestream.lock';
 
 interface Owner { pid: number; socket: string; startedAt: number }
 

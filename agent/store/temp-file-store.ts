@@ -85,6 +85,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   readonly #scheduler: DownloadScheduler;
   #state: FileState = 'idle';
   #error: FsError | null = null;
+  /** Why the last attempt failed while a download retries; cleared by the next byte written. */
+  #retrying: FsError | null = null;
   /** The file's last byte on disk (or the start of its first download): the stall clock of reads no download serves. */
   #lastProgressAt = performance.now();
   #closing: Promise<void> | null = null;
@@ -164,6 +166,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   get lastError (): FsError | null { return this.#error; }
+  get retrying (): FsError | null { return this.#retrying; }
   get presentBytes (): number { return this.#present.bytes; }
   get waiterCount (): number { return this.#waiters.size; }
   get activeDownloads (): number { return this.#scheduler.active; }
@@ -268,7 +271,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#opts.observer?.onDiscard?.(this);
     await this.#file.cut(this.size);
     this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
-    this.#setState(this.size === 0 ? 'complete' : 'idle', null);
+    // A cancel or a failure outlives its bytes: only resume clears it.
+    if (this.#state !== 'cancelled' && this.#state !== 'error') this.#setState(this.size === 0 ? 'complete' : 'idle', null);
   }
 
   /**
@@ -300,6 +304,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();
+    this.#retrying = null;
     if (this.#waiters.wake(written, merged) > 0) this.#scheduler.readsServed();
     this.#opts.observer?.onWrite?.(this, length);
   }
@@ -337,7 +342,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       origin,
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
-      onRetry: (err, delayMs, attempt) => this.#opts.observer?.onRetry?.(this, err, delayMs, attempt),
+      onRetry: (err, delayMs, attempt) => {
+        this.#retrying = err;
+        this.#opts.observer?.onRetry?.(this, err, delayMs, attempt);
+      },
     }, kind, from, limit, allowedEnd);
   }
 

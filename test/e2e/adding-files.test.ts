@@ -35,6 +35,8 @@ describe('fsctl add and fsctl ls', () => {
     const again = await fsctl(fx.agent, ['--json', 'add', fx.origin.url('same.bin')]);
     assert.equal(again.code, 0);
     assert.equal(JSON.parse(again.text).added, false);
+    const said = await fsctl(fx.agent, ['add', fx.origin.url('same.bin')]);
+    assert.equal(said.text, 'same.bin (already in the mount for this URL)\n');
     const clash = await fsctl(fx.agent, ['add', fx.origin.url('other.bin'), '--name', 'same.bin']);
     assert.equal(clash.code, 1);
     assert.match(clash.stderr, /already in the mount for another URL/);
@@ -105,7 +107,8 @@ describe('fsctl add and fsctl ls', () => {
     const r = await fsctl({ dirs: { ...fx.agent.dirs, socket: `${fx.agent.dirs.dir}/nobody.sock` } } as AgentProcess, ['ls']);
     assert.equal(r.code, 3);
     assert.equal(r.stderr.trim().split('\n').length, 1);
-    assert.match(r.stderr, /no fusestream agent is running.*start one with: fusestream-agent --socket/);
+    // The suite runs from a clone, where `npm start` is what starts an agent.
+    assert.match(r.stderr, /no fusestream agent is running.*start one with: (cd .* && )?npm start -- --socket .*nobody\.sock$/m);
   });
 
   it('exits 2 on a usage error', async () => {

@@ -50,6 +50,9 @@ describe('configuration', () => {
     assert.equal(live.configFile, path.join(xdg, 'fusestream', 'config.json'));
     const human = await run(process.execPath, [FSCTL_BIN, '--socket', dirs.socket, 'config']);
     assert.match(human.stdout.toString(), /read-timeout\s*│\s*9\s*│\s*flag\s*│\s*FUSESTREAM_READ_TIMEOUT/);
+    // Sizes as a user writes them, not as raw byte counts.
+    assert.match(human.stdout.toString(), /cache-max-bytes\s*│\s*2G\s*│\s*config/);
+    assert.match(human.stdout.toString(), /fill-files-up-to\s*│\s*1G\s*│\s*default/);
   });
 
   it('refuses an invalid configuration with one line naming the key, exit 78, and nothing mounted', async () => {

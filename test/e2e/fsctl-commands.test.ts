@@ -59,6 +59,12 @@ describe('every fsctl command against a live agent, in human and --json form', (
     const all = JSON.parse((await fsctl(fx.agent, ['--json', 'evict', '--all'])).text);
     assert.equal(all.freedBytes, 0);
     assert.equal(JSON.parse((await fsctl(fx.agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 6 * MiB);
+    const refused = await fsctl(fx.agent, ['evict', 'films/movie.mkv']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /films\/movie\.mkv is pinned; unpin it first, or evict it with --force/);
+    assert.equal(JSON.parse((await fsctl(fx.agent, ['--json', 'info', 'films/movie.mkv'])).text).presentBytes, 6 * MiB);
+    assert.match((await fsctl(fx.agent, ['evict', '--force', 'films/movie.mkv'])).text, /freed 6\.0 MiB/);
+    assert.equal(await hashFile(fx.agent.path('films/movie.mkv')), sha256(content));
     assert.match((await fsctl(fx.agent, ['unpin', 'films/movie.mkv'])).text, /unpinned/);
     const one = await fsctl(fx.agent, ['evict', 'films/movie.mkv']);
     assert.match(one.text, /freed 6\.0 MiB/);
@@ -66,6 +72,31 @@ describe('every fsctl command against a live agent, in human and --json form', (
     assert.equal(await hashFile(fx.agent.path('films/movie.mkv')), sha256(content), 'evicted bytes stream again');
     const usage = await fsctl(fx.agent, ['evict']);
     assert.equal(usage.code, 2);
+  });
+
+  it('evict --all drops resting bytes only: a running prefetch goes on, a cancelled file stays cancelled', async () => {
+    fx.origin.add('fetching.bin', 64 * MiB, { throttle: 8 * MiB });
+    fx.origin.add('stopped.bin', 2 * MiB);
+    await fsctl(fx.agent, ['add', fx.origin.url('fetching.bin')]);
+    await fsctl(fx.agent, ['add', fx.origin.url('stopped.bin')]);
+    await fsctl(fx.agent, ['prefetch', 'stopped.bin']);
+    await waitForFile(fx.agent, 'stopped.bin', f => f.state === 'complete');
+    await fsctl(fx.agent, ['prefetch', 'fetching.bin']);
+    await waitForFile(fx.agent, 'fetching.bin', f => f.presentBytes > 0);
+    await fsctl(fx.agent, ['evict', '--all']);
+    const info = (name: string): Promise<{ state: string; presentBytes: number }> =>
+      fsctl(fx.agent, ['--json', 'info', name]).then(r => JSON.parse(r.text));
+    const fetching = await info('fetching.bin');
+    assert.equal(fetching.state, 'downloading', 'the prefetch was not stopped');
+    assert.ok(fetching.presentBytes > 0, 'its bytes were kept');
+    assert.equal((await info('stopped.bin')).presentBytes, 0, 'resting bytes went');
+    await fsctl(fx.agent, ['cancel', 'fetching.bin']);
+    await fsctl(fx.agent, ['evict', 'fetching.bin']);
+    const cancelled = await info('fetching.bin');
+    assert.equal(cancelled.state, 'cancelled', 'dropping its bytes kept the cancel');
+    assert.equal(cancelled.presentBytes, 0);
+    await fsctl(fx.agent, ['rm', 'fetching.bin']);
+    await fsctl(fx.agent, ['rm', 'stopped.bin']);
   });
 
   it('cancel fails reads of missing bytes at once until resume', async () => {

@@ -42,6 +42,16 @@ describe('service files: fsctl service', () => {
     assert.equal(verify.stderr.trim(), '', 'no warnings');
   });
 
+  it('writes only stable folders into the service\'s PATH when run through npx', async () => {
+    const env = await freshHome();
+    const npxPath = [`${env.HOME}/.npm/_npx/4a1b/node_modules/.bin`, `${env.HOME}/node_modules/.bin`, process.env.PATH].join(':');
+    const r = await fsctl({ ...env, PATH: npxPath }, ['service', 'install', '--dry-run', '--kind', 'systemd']);
+    assert.equal(r.code, 0, r.stderr);
+    const line = /^Environment=PATH=(.*)$/m.exec(r.stdout.toString())?.[1] ?? '';
+    assert.doesNotMatch(line, /node_modules|_npx/);
+    assert.ok(line.split(':').includes('/usr/bin'), line);
+  });
+
   it('renders a LaunchAgent plist: valid XML with the right keys and types', async () => {
     const env = await freshHome();
     const r = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'launchd']);
