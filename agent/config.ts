@@ -56,7 +56,7 @@ interface Spec {
   /** For switches that default to on: the flag is --no-<name>. */
   negatable?: boolean;
   /** Turns a flag, environment or config value into the setting; throws a message without the key. */
-  parse: (raw: unknown, from: Source) => Value;
+  parse: (raw: unknown, from: Source, env: NodeJS.ProcessEnv) => Value;
   defaultValue: (d: DefaultPaths) => Value;
   /** How the default reads in help and `fsctl config`. */
   describeDefault?: string;
@@ -66,9 +66,10 @@ interface Spec {
   size?: true;
 }
 
-function absolutePath (raw: unknown, from: Source): string {
+function absolutePath (raw: unknown, from: Source, env: NodeJS.ProcessEnv): string {
   if (typeof raw !== 'string' || raw === '') throw new Error('must be a path');
-  if (from === 'flag') return path.resolve(raw); // relative to where the command was typed
+  // A flag is relative to where the command was typed: under `npm start` that is INIT_CWD, not the clone npm runs in.
+  if (from === 'flag') return path.resolve(env.INIT_CWD ?? process.cwd(), raw);
   if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, not "${raw}"`);
   return path.normalize(raw);
 }
@@ -298,7 +299,7 @@ export function resolveConfig (
             ? [file[spec.name], 'config']
             : [undefined, 'default'];
     try {
-      config[spec.attr] = from === 'default' ? spec.defaultValue(d) : spec.parse(raw, from);
+      config[spec.attr] = from === 'default' ? spec.defaultValue(d) : spec.parse(raw, from, env);
     } catch (err) {
       const where = from === 'flag'
         ? `--${spec.name}`
