@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { useOriginAndAgent } from '../helpers/fixtures';
 import { fsctl, hashFile, run } from '../helpers/agent';
 import { sha256 } from '../../tools/test-origin';
-import { waitForFile } from '../helpers/wait';
+import { waitForEvent, waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 
@@ -97,6 +97,26 @@ describe('every fsctl command against a live agent, in human and --json form', (
     assert.equal(cancelled.presentBytes, 0);
     await fsctl(fx.agent, ['rm', 'fetching.bin']);
     await fsctl(fx.agent, ['rm', 'stopped.bin']);
+  });
+
+  it('ls keeps a failed file\'s error out of the table; info shows it, and why a retrying download failed', async () => {
+    fx.origin.add('flaky.bin', 4 * MiB, { failFirst: { status: 503, times: 1000 } });
+    fx.origin.add('gone.bin', 4 * MiB, { dropAt: MiB, statusAfterFirstGet: 404 });
+    await fsctl(fx.agent, ['add', fx.origin.url('flaky.bin')]);
+    await fsctl(fx.agent, ['add', fx.origin.url('gone.bin')]);
+    await fsctl(fx.agent, ['prefetch', 'gone.bin']);
+    await waitForFile(fx.agent, 'gone.bin', f => f.state === 'error');
+    const ls = await fsctl(fx.agent, ['ls']);
+    assert.match(ls.text, /gone\.bin\s*│.*│\s*error\s*│/);
+    assert.doesNotMatch(ls.text, /404/, 'the error is not in the table');
+    assert.match(ls.text, /^1 failed; the reason: fsctl info gone\.bin$/m);
+    assert.match((await fsctl(fx.agent, ['info', 'gone.bin'])).text, /^last error\s+origin answered HTTP 404/m);
+    const retried = waitForEvent(fx.agent, e => e.type === 'retry' && e.file === 'flaky.bin');
+    await fsctl(fx.agent, ['prefetch', 'flaky.bin']);
+    await retried;
+    assert.match((await fsctl(fx.agent, ['info', 'flaky.bin'])).text, /^last error\s+retrying after: origin answered HTTP 503/m);
+    await fsctl(fx.agent, ['rm', 'flaky.bin']);
+    await fsctl(fx.agent, ['rm', 'gone.bin']);
   });
 
   it('cancel fails reads of missing bytes at once until resume', async () => {

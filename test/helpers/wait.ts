@@ -70,3 +70,13 @@ export function waitForWaiters (
     return until(last) ? last : undefined;
   }, timeoutMs, () => `waiting reads; the agent lists ${JSON.stringify(last.map(w => [w.file, w.offset, w.length]))}`);
 }
+
+/** Waits for the next event `match` picks out. */
+export function waitForEvent (agent: AgentProcess, match: (e: AgentEvent) => boolean, timeoutMs = 20_000): Promise<AgentEvent> {
+  let seen: AgentEvent | undefined;
+  const relevant = (e: AgentEvent): boolean => {
+    if (match(e)) seen = e;
+    return seen !== undefined;
+  };
+  return waitOnEvents(agent, relevant, () => Promise.resolve(seen), timeoutMs, () => 'a matching event');
+}
