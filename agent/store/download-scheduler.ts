@@ -49,6 +49,8 @@ export interface ScheduledFile {
   waitingReads (): Iterable<{ readonly offset: number; readonly end: number }>;
   /** Download rate over the last few seconds. */
   readonly bytesPerSecond: number;
+  /** Monotonic time of the file's last byte (or of its first download's start). */
+  readonly lastProgressAt: number;
 }
 
 /** What the scheduler needs of one download (agent/store/downloader.ts). */
@@ -255,12 +257,10 @@ export class DownloadScheduler {
     const slot: SlotHolder = {
       get kind () { return download?.kind ?? kind; },
       needed: () => download !== null && this.#needed().has(download),
+      fileLastProgressAt: () => this.#file.lastProgressAt,
       preempt: () => { if (download !== null) this.#retire(download); },
     };
-    if (!this.#opts.slots.acquire(slot)) {
-      this.#opts.slots.whenFree(kind, this.#continueWork);
-      return null;
-    }
+    if (!this.#opts.slots.acquire(slot, this.#continueWork)) return null;
     download = this.#opts.createDownload(kind, from, limit, allowedEnd);
     const first = this.#downloads.size === 0;
     this.#downloads.add(download);

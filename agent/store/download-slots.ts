@@ -1,30 +1,55 @@
 import type { DownloadKind } from './download-scheduler';
 
-/** One running download as the slots see it. */
+/**
+ * A file that has brought nothing for this long is stalled: its downloads give their slots
+ * to reads of other files, and it stops no download to get one itself (it waits for a free
+ * slot, so stalled files neither trade connections nor take a healthy file's read-ahead).
+ * Long enough that a healthy download between two packets never counts; short enough that
+ * a healthy file is held up by stalled ones for no longer.
+ */
+export const STALLED_YIELD_MS = 2000;
+
+/** One running download, or one asking to run, as the slots see it. */
 export interface SlotHolder {
   readonly kind: DownloadKind;
   /** True while a read a program waits on depends on this download. */
   needed (): boolean;
+  /** Monotonic time of its file's last byte (or of its first download's start). */
+  fileLastProgressAt (): number;
   /** Stops it; it gives its slot back when it has ended. */
   preempt (): void;
 }
 
+/** A file's way to ask again for a slot. */
+type Retry = () => void;
+
 /**
- * The limit on origin connections across all files. A download a program is waiting on
- * (demand) may take the slot of one no waiting read needs (read-ahead, background fill, or
- * a demand download whose reads are served), which is stopped; a fill download only starts
- * when a slot is free and no file waits for one for a demand download, so a stopped fill's
- * file cannot take back the slot its stop freed. Files refused a slot are told when one
- * frees or may be taken: those waiting for demand first, then, if slots are left, fill.
+ * The limit on origin connections across all files.
+ *
+ * A download a program is waiting on (demand) that finds no free slot stops one that can
+ * give way, in this order: a read-ahead or background fill; a demand download whose reads
+ * are served; one of the file stalled longest. A stalled file's request stops nobody.
+ * The stopped one keeps its slot until it has really ended, so the limit holds at the
+ * origin too, and then its slot is promised to the file that stopped it: the stopped
+ * download's own file, which asks again as soon as it ends, cannot take it back.
+ *
+ * Files refused a slot are told when one may be had: those promised one first, then those
+ * waiting for demand downloads, then, if slots are left, those waiting for fill (a fill
+ * never takes a slot while a file waits for a demand one). While files wait for demand
+ * slots and a holder is not yet stalled, a timer tells them again when it will be.
  */
 export class DownloadSlots {
   readonly max: number;
   readonly #active = new Set<SlotHolder>();
-  /** Holders asked to stop for a waiting read, until they have ended. */
-  readonly #stopping = new Set<SlotHolder>();
-  /** Files that could not get a slot, told when one frees: demand before fill. */
-  readonly #waiting: Record<DownloadKind, Set<() => void>> = { demand: new Set(), fill: new Set() };
+  /** Holders asked to stop for a waiting read, until they have ended, and the file they stop for. */
+  readonly #stopping = new Map<SlotHolder, Retry>();
+  /** Files whose stopped download has ended: each is owed one slot. */
+  readonly #promised = new Set<Retry>();
+  /** Files that could not get a slot: demand before fill. */
+  readonly #waiting: Record<DownloadKind, Set<Retry>> = { demand: new Set(), fill: new Set() };
   #wakeQueued = false;
+  #recheck: NodeJS.Timeout | null = null;
+  #recheckAt = Infinity;
 
   constructor (max: number) {
     this.max = max;
@@ -35,30 +60,38 @@ export class DownloadSlots {
   peak = 0;
 
   /**
-   * Takes a slot for `holder`; false when none is free. For a demand download it then stops
-   * one no waiting read needs: that one keeps its slot until it has really ended (so the
-   * limit holds at the origin too), and the caller, queued with whenFree, gets it next.
+   * Takes a slot for `holder`, or queues `retry` to be called when one may be had (once,
+   * however often it is asked before then). A demand download that finds none stops one
+   * that can give way, and is owed its slot.
    */
-  acquire (holder: SlotHolder): boolean {
-    if (holder.kind === 'fill' && this.#waiting.demand.size > 0) return false;
-    if (this.#active.size < this.max) {
+  acquire (holder: SlotHolder, retry: Retry): boolean {
+    const waitingForDemand = this.#waiting.demand.size > 0 || this.#promised.size > 0;
+    const free = this.max - this.#active.size - this.#promised.size; // owed slots are not free
+    if (free > 0 && !(holder.kind === 'fill' && waitingForDemand)) {
       this.#active.add(holder);
       this.peak = Math.max(this.peak, this.#active.size);
       return true;
     }
-    if (holder.kind === 'demand') {
-      const victim = [...this.#active].find(h => !this.#stopping.has(h) && (h.kind === 'fill' || !h.needed()));
+    if (holder.kind === 'demand' && ![...this.#stopping.values()].includes(retry)) {
+      const victim = this.#victim(holder);
       if (victim !== undefined) {
-        this.#stopping.add(victim);
+        this.#stopping.set(victim, retry);
         victim.preempt();
+        return false;
       }
     }
+    this.#waiting[holder.kind].add(retry);
+    if (holder.kind === 'demand') this.#recheckWhenStalled();
     return false;
   }
 
   release (holder: SlotHolder): void {
     this.#active.delete(holder);
-    this.#stopping.delete(holder);
+    const owed = this.#stopping.get(holder);
+    if (owed !== undefined) {
+      this.#stopping.delete(holder);
+      this.#promised.add(owed);
+    }
     this.#wake();
   }
 
@@ -67,31 +100,69 @@ export class DownloadSlots {
     if (this.#waiting.demand.size > 0) this.#wake();
   }
 
+  /** Forgets a file that no longer wants a slot (it closed). */
+  forget (retry: Retry): void {
+    this.#waiting.demand.delete(retry);
+    this.#waiting.fill.delete(retry);
+    this.#promised.delete(retry);
+  }
+
+  /** The holder that gives way to `asker`: see the class note for the order. */
+  #victim (asker: SlotHolder): SlotHolder | undefined {
+    const now = performance.now();
+    if (now - asker.fileLastProgressAt() >= STALLED_YIELD_MS) return undefined; // it waits for a free slot
+    let stalled: SlotHolder | undefined;
+    let stalledSince = Infinity;
+    for (const h of this.#active) {
+      if (this.#stopping.has(h)) continue;
+      if (h.kind === 'fill' || !h.needed()) return h;
+      const since = h.fileLastProgressAt();
+      if (now - since >= STALLED_YIELD_MS && since < stalledSince) {
+        stalled = h;
+        stalledSince = since;
+      }
+    }
+    return stalled;
+  }
+
+  /**
+   * Tells the demand queue again when the first holder that is not stalled yet will be.
+   * Holders stalled already arm nothing: the queue was just told, and could not use them.
+   */
+  #recheckWhenStalled (): void {
+    const now = performance.now();
+    let at = Infinity;
+    for (const h of this.#active) {
+      const due = h.fileLastProgressAt() + STALLED_YIELD_MS;
+      if (!this.#stopping.has(h) && due > now) at = Math.min(at, due);
+    }
+    if (at === Infinity || at >= this.#recheckAt) return;
+    if (this.#recheck !== null) clearTimeout(this.#recheck);
+    this.#recheckAt = at;
+    this.#recheck = setTimeout(() => {
+      this.#recheck = null;
+      this.#recheckAt = Infinity;
+      this.#wake();
+    }, at - now);
+  }
+
   #wake (): void {
     if (this.#wakeQueued) return;
     this.#wakeQueued = true;
     // Each tries again; one that still finds no slot queues itself again.
     setImmediate(() => {
       this.#wakeQueued = false;
-      this.#wakeAll('demand');
-      if (this.#active.size < this.max) this.#wakeAll('fill');
+      const promised = [...this.#promised];
+      this.#promised.clear(); // now theirs to take
+      for (const retry of promised) retry();
+      this.#tellAll('demand');
+      if (this.#active.size < this.max) this.#tellAll('fill');
     });
   }
 
-  #wakeAll (kind: DownloadKind): void {
-    const wake = [...this.#waiting[kind]];
+  #tellAll (kind: DownloadKind): void {
+    const told = [...this.#waiting[kind]];
     this.#waiting[kind].clear();
-    for (const w of wake) w();
-  }
-
-  /** Calls `retry` once a slot frees (once, however often it is asked before then). */
-  whenFree (kind: DownloadKind, retry: () => void): void {
-    this.#waiting[kind].add(retry);
-  }
-
-  /** Forgets a file that no longer wants a slot (it closed). */
-  forget (retry: () => void): void {
-    this.#waiting.demand.delete(retry);
-    this.#waiting.fill.delete(retry);
+    for (const retry of told) retry();
   }
 }

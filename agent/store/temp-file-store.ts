@@ -120,11 +120,13 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       onSizeChange: () => opts.observer?.onWaitersChanged?.(this),
     });
     const rate = this.#rate;
+    const lastProgressAt = (): number => this.#lastProgressAt;
     this.#scheduler = new DownloadScheduler({
       size: this.size,
       firstMissing: (from, to) => this.#present.firstMissing(from, to),
       waitingReads: () => this.#waiters.pending(),
       get bytesPerSecond () { return rate.bytesPerSecond; },
+      get lastProgressAt () { return lastProgressAt(); },
     }, {
       slots: opts.slots,
       maxPerFile: opts.maxDownloadsPerFile,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
-import { AgentProcess, fsctl, makeDirs, openOnce, run, timeLs } from '../helpers/agent';
+import { AgentProcess, fsctl, makeDirs, openOnce, run, timeLs, type RunResult } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { isMounted, statError } from '../helpers/mounts';
 import { TestOrigin } from '../../tools/test-origin';
@@ -14,7 +14,8 @@ const errorsIn = (agent: AgentProcess): unknown[] => agent.logLines.filter(l => 
 describe('stopping the agent', () => {
   const cleanup = useCleanups();
 
-  it('on SIGTERM fails waiting readers with EIO promptly, unmounts and exits 0', async () => {
+  /** An agent with `count` readers of one stalled file waiting in it. */
+  async function agentWithStuckReaders (count: number): Promise<{ agent: AgentProcess; readers: Array<Promise<RunResult>> }> {
     const origin = await TestOrigin.start();
     cleanup(() => origin.close());
     origin.add('stuck.bin', 16 * MiB, { stallAt: 512 * 1024 });
@@ -22,11 +23,15 @@ describe('stopping the agent', () => {
     cleanup(() => agent.cleanup());
     await agent.add(origin.url('stuck.bin'));
     await openOnce(agent.path('stuck.bin')); // past the kernel's first-open race (see cancel-waiting-readers)
+    const readers = Array.from({ length: count }, (_, i) => run(
+      'dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${(2 + 3 * i) * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 }
+    ));
+    await waitForWaiters(agent, ws => ws.length >= count);
+    return { agent, readers };
+  }
 
-    const readers = [2, 5, 9].map(
-      m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
-    );
-    await waitForWaiters(agent, ws => ws.length >= 3);
+  it('on SIGTERM fails waiting readers with EIO promptly, unmounts and exits 0', async () => {
+    const { agent, readers } = await agentWithStuckReaders(3);
     const began = performance.now();
     const code = await agent.stop('SIGTERM');
     const results = await Promise.all(readers);
@@ -43,17 +48,7 @@ describe('stopping the agent', () => {
   });
 
   it('on fsctl stop with readers waiting, answers them, logs no error and exits 0', async () => {
-    const origin = await TestOrigin.start();
-    cleanup(() => origin.close());
-    origin.add('stuck.bin', 16 * MiB, { stallAt: 512 * 1024 });
-    const agent = await AgentProcess.start();
-    cleanup(() => agent.cleanup());
-    await agent.add(origin.url('stuck.bin'));
-    await openOnce(agent.path('stuck.bin')); // past the kernel's first-open race (see cancel-waiting-readers)
-    const readers = [2, 5, 9, 12].map(
-      m => run('dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${m * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 })
-    );
-    await waitForWaiters(agent, ws => ws.length >= 4);
+    const { agent, readers } = await agentWithStuckReaders(4);
     assert.equal((await fsctl(agent, ['stop'])).code, 0);
     assert.equal(await agent.exited, 0);
     for (const r of await Promise.all(readers)) assert.match(r.stderr, /Input\/output error/);

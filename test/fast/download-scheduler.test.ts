@@ -133,6 +133,23 @@ describe('DownloadScheduler', () => {
     assert.equal(a.running[0].kind, 'fill');
   });
 
+  it('never lets stalled files starve a healthy one: the download stalled longest gives way', async () => {
+    const slots = new DownloadSlots(2);
+    const stalled = [new SchedulerHarness(10 * MiB, { slots }), new SchedulerHarness(10 * MiB, { slots })];
+    for (const h of stalled) {
+      h.read(0, 4096, 4096);
+      h.lastProgressAt = performance.now() - 10_000; // the file brought nothing for 10 s
+    }
+    const healthy = new SchedulerHarness(10 * MiB, { slots });
+    const r = healthy.read(0, 4096, 4096);
+    await settle();
+    assert.equal(healthy.scheduler.active, 1, 'the healthy file got a connection');
+    assert.equal(slots.active, 2, 'the cap holds');
+    healthy.running[0].receive(4096);
+    assert.equal(r.outcome, 'ok');
+    assert.equal(stalled.filter(h => h.scheduler.active === 0).length, 1, 'one stalled file gave its connection');
+  });
+
   it('fails the file and every waiting read on a final error, stops its other downloads, and tries again when opened', async () => {
     const h = new SchedulerHarness(200 * MiB);
     const r1 = h.read(0, 4096, 4096);

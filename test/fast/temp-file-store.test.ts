@@ -62,23 +62,24 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     };
   }
 
-  /** Serves `name` with `size` bytes and opens a store for it; returns both the store and the content. */
+  /**
+   * Serves `name` with `size` bytes and opens a store for it; returns both the store and the
+   * content. `onDisk` bytes of the content are in the temp file beforehand, as an earlier run
+   * left them, and the database `claimed` these ranges.
+   */
   async function open (
     name: string,
     size: number,
     faults: Faults = {},
     over: Partial<StoreOptions> = {},
-    claimed: Array<[number, number]> = []
+    { onDisk = 0, claimed = [] }: { onDisk?: number; claimed?: Array<[number, number]> } = {}
   ) {
     const content = origin.add(name, size, faults);
     const url = origin.url(name);
+    const file = path.join(dir, `${name}.part`);
+    if (onDisk > 0) await fs.writeFile(file, content.subarray(0, onDisk));
     const info = await probeOrigin(dispatcher, url, {});
-    const store = await TempFileStore.create(
-      { id: name, name, url, headers: {}, origin: info },
-      path.join(dir, `${name}.part`),
-      options(over),
-      claimed
-    );
+    const store = await TempFileStore.create({ id: name, name, url, headers: {}, origin: info }, file, options(over), claimed);
     stores.push(store);
     return { store, content };
   }
@@ -104,17 +105,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
   });
 
   it('starts from the bytes already on disk and asks only for the rest', async () => {
-    const content = origin.add('resumed', 2 * MiB);
-    const file = path.join(dir, 'resumed.part');
-    await fs.writeFile(file, content.subarray(0, MiB));
-    const info = await probeOrigin(dispatcher, origin.url('resumed'), {});
-    const store = await TempFileStore.create(
-      { id: 'resumed', name: 'resumed', url: origin.url('resumed'), headers: {}, origin: info },
-      file,
-      options(),
-      [[0, MiB]]
-    );
-    stores.push(store);
+    const { store, content } = await open('resumed', 2 * MiB, {}, {}, { onDisk: MiB, claimed: [[0, MiB]] });
     assert.equal(store.presentBytes, MiB);
     assert.ok((await readAll(store)).equals(content));
     const first = origin.requests.find(r => r.file === 'resumed' && r.method === 'GET')!;
@@ -123,17 +114,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
   });
 
   it('drops claimed ranges the temp file is too short to hold', async () => {
-    const content = origin.add('short', MiB);
-    const file = path.join(dir, 'short.part');
-    await fs.writeFile(file, content.subarray(0, 100 * KiB));
-    const info = await probeOrigin(dispatcher, origin.url('short'), {});
-    const store = await TempFileStore.create(
-      { id: 'short', name: 'short', url: origin.url('short'), headers: {}, origin: info },
-      file,
-      options(),
-      [[0, MiB]]
-    );
-    stores.push(store);
+    const { store, content } = await open('short', MiB, {}, {}, { onDisk: 100 * KiB, claimed: [[0, MiB]] });
     assert.equal(store.trimmedAtCreate, true);
     assert.equal(store.presentBytes, 100 * KiB);
     assert.ok((await readAll(store)).equals(content));

@@ -126,6 +126,8 @@ export class SchedulerHarness implements ScheduledFile {
   readonly reads: Read[] = [];
   state: 'idle' | 'downloading' | 'complete' | 'cancelled' | 'error' = 'idle';
   bytesPerSecond: number;
+  /** The file's last byte; a test may set it back to make the file look stalled. */
+  lastProgressAt = performance.now();
 
   constructor (size: number, opts: HarnessOptions = {}) {
     this.size = size;
@@ -202,6 +204,7 @@ export class SchedulerHarness implements ScheduledFile {
     this.fetched.add(start, end);
     this.fetchedTwice += (end - start) - (this.fetched.bytes - before);
     this.present.add(start, end);
+    this.lastProgressAt = performance.now();
     let woken = 0;
     for (const r of this.reads) {
       if (r.outcome === null && this.present.contains(r.offset, r.end)) {
