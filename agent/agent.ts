@@ -212,7 +212,7 @@ export class Agent implements FsBackend, ControlTarget {
         this.log.info({ file: store.source.name, state }, 'file state');
       }
     },
-    onWaitersChanged: store => this.#events.waitersChanged(store.source.name, () => store.waiterCount),
+    onWaitersChanged: store => this.#events.waitersChanged(store.source.name, store),
     onRetry: (store, err, delayMs, attempt) => {
       this.#events.publish({ type: 'retry', file: store.source.name, error: err.message, delayMs, attempt, at: Date.now() });
       this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt }, 'download attempt failed; retrying');

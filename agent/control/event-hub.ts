@@ -26,8 +26,8 @@ export class EventHub {
   readonly #subscribers = new Set<Connection>();
   readonly #sample: () => ProgressSample[];
   readonly #last = new Map<string, { state: FileState; presentBytes: number }>();
-  /** Files whose waiting reads changed this turn, and how to count them when the turn ends. */
-  readonly #waiters = new Map<string, () => number>();
+  /** Files whose waiting reads changed this turn, and what counts them when the turn ends. */
+  readonly #waiters = new Map<string, { readonly waiterCount: number }>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor (sample: () => ProgressSample[]) {
@@ -53,11 +53,11 @@ export class EventHub {
     for (const conn of this.#subscribers) conn.sendDroppable(message);
   }
 
-  /** A file's waiting reads changed; cheap when nobody listens, coalesced when somebody does. */
-  waitersChanged (file: string, count: () => number): void {
+  /** A file's waiting reads changed; free when nobody listens, coalesced when somebody does. */
+  waitersChanged (file: string, counter: { readonly waiterCount: number }): void {
     if (this.#subscribers.size === 0) return;
     if (this.#waiters.size === 0) setImmediate(() => this.#flushWaiters());
-    this.#waiters.set(file, count);
+    this.#waiters.set(file, counter);
   }
 
   close (): void {
@@ -77,7 +77,7 @@ export class EventHub {
 
   #flushWaiters (): void {
     const at = Date.now();
-    for (const [file, count] of this.#waiters) this.publish({ type: 'waiters', file, count: count(), at });
+    for (const [file, counter] of this.#waiters) this.publish({ type: 'waiters', file, count: counter.waiterCount, at });
     this.#waiters.clear();
   }
 

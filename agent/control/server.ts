@@ -104,13 +104,8 @@ export class ControlServer {
   }
 
   #tooLong (conn: Connection, socket: net.Socket): void {
-    conn.send(
-      createJSONRPCErrorResponse(
-        null,
-        RpcError.InvalidRequest,
-        `request line is longer than ${MAX_LINE_BYTES} bytes; closing the connection`
-      )
-    );
+    const message = `request line is longer than ${MAX_LINE_BYTES} bytes; closing the connection`;
+    conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, message));
     socket.end();
     socket.pause();
   }
@@ -131,13 +126,8 @@ export class ControlServer {
     if (Array.isArray(message)) {
       if (message.length === 0) return conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, 'Invalid Request: empty batch'));
       if (message.length > MAX_BATCH_CALLS) {
-        return conn.send(
-          createJSONRPCErrorResponse(
-            null,
-            RpcError.InvalidRequest,
-            `Invalid Request: a batch of ${message.length} calls is over the limit of ${MAX_BATCH_CALLS}`
-          )
-        );
+        const tooMany = `Invalid Request: a batch of ${message.length} calls is over the limit of ${MAX_BATCH_CALLS}`;
+        return conn.send(createJSONRPCErrorResponse(null, RpcError.InvalidRequest, tooMany));
       }
     }
     this.#rpc.receive(message as never, conn).then(

@@ -21,9 +21,11 @@ import type { DownloadSlots, SlotHolder } from './download-slots';
  *
  * Connections:
  *  - `DownloadSlots` caps them across files; this class caps them per file. At either cap a
- *    demand download stops one that no waiting read needs (a fill, or a demand download
- *    whose reads are served). The stopped one counts until it has really ended, so the cap
- *    holds at the origin too; then the file that asked tries again.
+ *    demand download stops one that can give way: a fill, or a demand download whose reads
+ *    are served; across files also one of a file that has brought nothing for a while
+ *    (download-slots.ts). The stopped one counts until it has really ended, so the cap holds
+ *    at the origin too; then the file that asked tries again (across files, with the freed
+ *    slot promised to it).
  *  - `continueWork` re-covers every waiting read: when a download ends, when a slot may be
  *    had after the file was refused one, and when reads were served while the file was
  *    starved (every connection busy with other waiting reads).
