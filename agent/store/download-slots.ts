@@ -144,6 +144,7 @@ export class DownloadSlots {
       this.#recheckAt = Infinity;
       this.#wake();
     }, at - now);
+    this.#recheck.unref(); // the agent's mount and socket keep it alive; this wait never does by itself
   }
 
   #wake (): void {

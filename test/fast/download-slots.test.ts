@@ -95,7 +95,14 @@ describe('DownloadSlots, the connection cap across files', () => {
     const retry = (): void => { tries++; slots.acquire(healthy, retry); };
     assert.equal(slots.acquire(healthy, retry), false);
     assert.equal(soon.preempted, 0, 'not stalled yet');
-    await stoppedNow;
+    // The slots' timer does not hold a process open (the agent's mount does): this does, and bounds the wait.
+    let guard: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => { guard = setTimeout(() => reject(new Error('never asked again')), 5000); });
+    try {
+      await Promise.race([stoppedNow, late]);
+    } finally {
+      clearTimeout(guard);
+    }
     assert.ok(tries >= 1, 'the waiting file was asked again by the slots\' own timer');
   });
 
