@@ -5,13 +5,17 @@ import type { Logger } from 'pino';
 import { StorePool } from './cache/store-pool';
 import { Catalogue, type FileEntry } from './catalogue/catalogue';
 import { nameFromUrl, parseUrl, validateName } from './catalogue/names';
-import { describeConfig, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
+import { describeConfig, mountPlanInput, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
 import type { AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, WaiterSummary } from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
+import { keepsFilesSparse } from './cache/sparse-check';
+import { currentBootId } from './platform/boot-id';
+import { mountPlan } from './platform/mount-options';
+import { processNames } from './platform/process-names';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
@@ -32,12 +36,23 @@ const DEFAULT_CACHE_FREE_SHARE = 0.5;
  * database, the store pool, the mount and the control socket. Wiring and lifecycle live
  * here; each part's logic lives in its own folder.
  */
+/** What the agent learns of its disk and machine at start. */
+interface DiskFacts {
+  /** The cache quota. */
+  maxBytes: number;
+  /** Whether the cache folder keeps sparse files sparse (the quota counts full sizes if not). */
+  sparseFiles: boolean;
+  /** This boot's id: ranges committed unsynced are trusted only within it. */
+  bootId: string | null;
+}
+
 export class Agent implements FsBackend, ControlTarget {
   readonly config: AgentConfig;
   readonly resolvedConfig: ResolvedConfig;
   readonly log: Logger;
   readonly version: string;
   readonly catalogue = new Catalogue();
+  readonly served = { reads: 0, bytes: 0 };
   readonly #db: StateDb;
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
@@ -55,7 +70,8 @@ export class Agent implements FsBackend, ControlTarget {
   /** Called once the agent has stopped on its own (shutdown asked over the socket). */
   onStopped: (() => void) | null = null;
 
-  private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, maxBytes: number) {
+  private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, disk: DiskFacts) {
+    const { maxBytes, sparseFiles, bootId } = disk;
     const config = resolved.config;
     this.resolvedConfig = resolved;
     this.config = config;
@@ -63,7 +79,9 @@ export class Agent implements FsBackend, ControlTarget {
     this.version = version;
     this.#db = db;
     this.#slots = new DownloadSlots(config.maxConnections);
-    this.#committer = new RangeCommitter(db, log);
+    this.#committer = new RangeCommitter(db, log, bootId);
+    const plan = mountPlan(process.platform, mountPlanInput(config));
+    if (plan.readMaxWaitNote !== null) log.warn(`read-max-wait ${plan.readMaxWaitNote}`);
     this.#pool = new StorePool({
       cacheDir: config.cacheDir,
       maxBytes,
@@ -71,7 +89,7 @@ export class Agent implements FsBackend, ControlTarget {
       store: {
         dispatcher: this.#dispatcher,
         readTimeoutMs: config.readTimeoutMs,
-        readMaxWaitMs: config.readMaxWaitMs,
+        readMaxWaitMs: plan.readMaxWaitMs,
         downloadStallMs: config.downloadStallMs,
         slots: this.#slots,
         maxDownloadsPerFile: config.maxConnectionsPerFile,
@@ -81,11 +99,12 @@ export class Agent implements FsBackend, ControlTarget {
       committer: this.#committer,
       log,
       observer: this.#storeObserver,
+      sparseFiles,
     });
     this.#events = new EventHub(() => [...this.#pool.stores()].map(store => ({
       file: store.source.name, state: store.state, presentBytes: store.presentBytes, size: store.size, bytesPerSecond: store.bytesPerSecond,
     })));
-    this.#mount = new FuseMount(config.mount, createFuseOps(this), { readMaxWaitMs: config.readMaxWaitMs, log });
+    this.#mount = new FuseMount(config.mount, createFuseOps(this), { plan, platform: process.platform, log });
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
   }
 
@@ -101,9 +120,17 @@ export class Agent implements FsBackend, ControlTarget {
     const { db, problem } = StateDb.open(path.join(config.stateDir, 'fusestream.db'));
     if (problem !== null) log.error(problem);
     const maxBytes = config.cacheMaxBytes ?? await defaultQuota(db, config.cacheDir);
-    const agent = new Agent(resolved, log, version, db, maxBytes);
+    const sparseFiles = await keepsFilesSparse(config.cacheDir);
+    const bootId = await currentBootId(process.platform);
+    const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId });
     if (problem !== null) agent.startupProblems.push(problem);
-    const records = db.loadFiles();
+    if (!sparseFiles) {
+      const warning = `the cache folder ${config.cacheDir} does not keep sparse files sparse (HFS+ or exFAT, say): ` +
+        'every file takes its full size on disk once opened, and the cache quota counts full sizes (an APFS or ext4 --cache-dir avoids it)';
+      log.warn(warning);
+      agent.startupProblems.push(warning);
+    }
+    const records = db.loadFiles(bootId);
     agent.#load(records);
     try {
       await agent.#control.listen();
@@ -131,7 +158,7 @@ export class Agent implements FsBackend, ControlTarget {
       this.catalogue.add(
         { id: r.id, name: r.name, url: r.url, headers: r.headers, origin: r.origin, addedAt: r.addedAt, mtimeMs: r.mtimeMs }
       );
-      this.#pool.addResting(r.id, r.ranges, r.lastAccessAt, r.pinned);
+      this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned);
     }
   }
 
@@ -350,12 +377,13 @@ export class Agent implements FsBackend, ControlTarget {
     return [...this.catalogue.entries()].map(e => this.#summary(e));
   }
 
-  listWaiters (): WaiterSummary[] {
-    const out: WaiterSummary[] = [];
+  async listWaiters (): Promise<WaiterSummary[]> {
+    const found: Array<Omit<WaiterSummary, 'command'>> = [];
     for (const store of this.#pool.stores()) {
-      for (const w of store.waiters()) out.push({ file: store.source.name, downloadPosition: store.downloadPositionFor(w.offset), ...w });
+      for (const w of store.waiters()) found.push({ file: store.source.name, downloadPosition: store.downloadPositionFor(w.offset), ...w });
     }
-    return out;
+    const names = await processNames(process.platform, found.flatMap(w => (w.pid === null ? [] : [w.pid])));
+    return found.map(w => ({ ...w, command: w.pid === null ? null : names.get(w.pid) ?? null }));
   }
 
   status (): AgentStatus {
@@ -380,6 +408,7 @@ export class Agent implements FsBackend, ControlTarget {
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       databaseCommits: this.#committer.commits,
+      served: { ...this.served },
       problems: this.startupProblems,
       logDir: logDir(this.config.stateDir),
     };

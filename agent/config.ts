@@ -2,7 +2,8 @@ import { constants, existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { defaultPaths, type DefaultPaths } from './paths';
+import { defaultPaths, socketPathLimit, type DefaultPaths } from './paths';
+import { MAC_BACKENDS, mountPlan, mountSettingsProblem, type MacBackend, type MountPlanInput } from './platform/mount-options';
 
 /** The agent's settings, after flags, environment, config file and defaults are merged. */
 export interface AgentConfig {
@@ -29,6 +30,8 @@ export interface AgentConfig {
   maxConnectionsPerFile: number;
   /** Files up to this size are downloaded whole in the background once opened; larger ones as reads ask. */
   fillFilesUpTo: number;
+  /** macOS: mount with macFUSE's kernel extension or with FSKit. */
+  macBackend: MacBackend;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -118,6 +121,12 @@ function bool (raw: unknown): boolean {
   if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw)) return true;
   if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw)) return false;
   throw new Error(`must be true or false (got ${JSON.stringify(raw)})`);
+}
+
+function macBackend (raw: unknown): MacBackend {
+  const found = MAC_BACKENDS.find(b => b === raw);
+  if (found === undefined) throw new Error(`must be one of ${MAC_BACKENDS.join(', ')} (got ${JSON.stringify(raw)})`);
+  return found;
 }
 
 function level (raw: unknown): string {
@@ -236,6 +245,14 @@ const SPECS: Spec[] = [
     describeDefault: '1G',
   },
   {
+    name: 'mac-backend',
+    attr: 'macBackend',
+    arg: '<backend>',
+    help: 'macOS: mount with macFUSE\'s kernel extension (kext) or FSKit (fskit: macFUSE 5, macOS 15.4+, mounts only in /Volumes)',
+    parse: macBackend,
+    defaultValue: () => 'kext',
+  },
+  {
     name: 'log-level',
     attr: 'logLevel',
     arg: '<level>',
@@ -244,6 +261,11 @@ const SPECS: Spec[] = [
     defaultValue: () => 'info',
   },
 ];
+
+/** What the platform's mount plan takes from the configuration. */
+export function mountPlanInput (c: AgentConfig): MountPlanInput {
+  return { mountPoint: c.mount, readMaxWaitMs: c.readMaxWaitMs, macBackend: c.macBackend };
+}
 
 function envName (name: string): string {
   return `FUSESTREAM_${name.toUpperCase().replace(/-/g, '_')}`;
@@ -256,15 +278,20 @@ export interface ResolvedConfig {
   configFile: string | null;
 }
 
-/** One line per option for `fsctl config`: the key, its value as set and as a user writes it, and where it came from. */
-export interface ConfigLine { key: string; env: string; value: Value; text: string; source: Source }
+/**
+ * One line per option for `fsctl config`: the key, its value as set and as a user writes it,
+ * where it came from, and what this platform makes of it (a deadline lowered, say).
+ */
+export interface ConfigLine { key: string; env: string; value: Value; text: string; source: Source; note: string | null }
 
-export function describeConfig (r: ResolvedConfig): ConfigLine[] {
+export function describeConfig (r: ResolvedConfig, platform: NodeJS.Platform = process.platform): ConfigLine[] {
+  const plan = mountPlan(platform, mountPlanInput(r.config));
   return SPECS.map(s => {
     const raw = r.config[s.attr] as Value;
     const value = s.show !== undefined ? s.show(raw) : raw;
     const text = value === null ? '(automatic)' : s.size === true && typeof value === 'number' ? sizeText(value) : String(value);
-    return { key: s.name, env: envName(s.name), value, text, source: r.sources[s.name] };
+    const note = s.attr === 'readMaxWaitMs' ? plan.readMaxWaitNote : null;
+    return { key: s.name, env: envName(s.name), value, text, source: r.sources[s.name], note };
   });
 }
 
@@ -276,9 +303,10 @@ export function resolveConfig (
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
   configPath: string | null,
-  explicitConfig: boolean
+  explicitConfig: boolean,
+  platform: NodeJS.Platform = process.platform
 ): ResolvedConfig {
-  const d = defaultPaths(env);
+  const d = defaultPaths(env, platform);
   const file = configPath !== null ? readConfigFile(configPath, explicitConfig) : null;
   if (file !== null) {
     for (const key of Object.keys(file)) {
@@ -312,7 +340,15 @@ export function resolveConfig (
     }
     sources[spec.name] = from;
   }
-  return { config: config as unknown as AgentConfig, sources, configFile: file !== null ? configPath : null };
+  const resolved = config as unknown as AgentConfig;
+  const problem = mountSettingsProblem(platform, mountPlanInput(resolved));
+  if (problem !== null) throw new ConfigError(problem);
+  if (Buffer.byteLength(resolved.socket) > socketPathLimit(platform)) {
+    throw new ConfigError(
+      `socket path ${resolved.socket} is ${Buffer.byteLength(resolved.socket)} bytes; a Unix socket path may have at most ${socketPathLimit(platform)} here`
+    );
+  }
+  return { config: resolved, sources, configFile: file !== null ? configPath : null };
 }
 
 function readConfigFile (file: string, mustExist: boolean): Record<string, unknown> | null {

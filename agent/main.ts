@@ -5,7 +5,7 @@ import { Agent } from './agent';
 import { checkWritableDirs, ConfigError, EXIT_CONFIG, parseAgentConfig, type ResolvedConfig } from './config';
 import { FsError } from './errors';
 import { createLogger } from './log';
-import { checkPrerequisites } from './prerequisites';
+import { checkPrerequisites, thisMachine } from './platform/prerequisites';
 import { InstanceLock } from './state/instance-lock';
 
 function packageVersion (): string {
@@ -42,7 +42,7 @@ async function main (): Promise<void> {
   }
   process.on('exit', () => lock.releaseSync());
 
-  const missing = await checkPrerequisites();
+  const missing = await checkPrerequisites(process.platform, thisMachine);
   if (missing.length > 0) {
     process.stderr.write(missing.map(l => `fusestream-agent: ${l}\n`).join(''));
     process.exit(1);

@@ -200,16 +200,22 @@ program.command('evict')
     process.stdout.write(`freed ${bytes(res.freedBytes)}\n`);
   }));
 
+/** The process that waits, as `fsctl waiters` shows it: "4242 dd". */
+function readerText (w: WaiterSummary): string {
+  if (w.pid === null) return '-';
+  return w.command !== null ? `${w.pid} ${w.command}` : String(w.pid);
+}
+
 program.command('waiters')
-  .description('every read waiting for bytes: file, offset, length, time waited and left')
+  .description('every read waiting for bytes: file, offset, length, time waited and left, and the process that reads')
   .action(() => withAgent(async (client, json) => {
     const waiters = await client.call<WaiterSummary[]>(Methods.listWaiters);
     if (json) return printJson(waiters);
     if (waiters.length === 0) { process.stdout.write('no reads are waiting\n'); return; }
-    const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'pid']);
+    const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'reader']);
     for (const w of waiters) {
       t.push(
-        [w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', w.pid ?? '-']
+        [w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', readerText(w)]
       );
     }
     process.stdout.write(t.toString() + '\n');
@@ -294,6 +300,7 @@ program.command('config')
     const t = table(['setting', 'value', 'from', 'environment variable']);
     for (const o of result.options) t.push([o.key, o.text, o.source, o.env]);
     process.stdout.write(t.toString() + '\n');
+    for (const o of result.options) if (o.note !== null) process.stdout.write(`${o.key}: ${o.note}\n`);
   });
 
 program.command('logs')

@@ -42,18 +42,45 @@ export function stablePath (pathVar: string | undefined): string {
   return kept.length > 0 ? kept.join(':') : '/usr/local/bin:/usr/bin:/bin';
 }
 
+/**
+ * The PATH for the service: the stable folders, plus the system ones the agent runs tools
+ * from (diskutil is in /usr/sbin on macOS, which a login shell's PATH may lack).
+ */
+export function servicePath (kind: ServiceKind, pathVar: string | undefined): string {
+  const dirs = stablePath(pathVar).split(':');
+  const system = kind === 'launchd' ? ['/usr/bin', '/bin', '/usr/sbin', '/sbin'] : ['/usr/bin', '/bin'];
+  for (const dir of system) if (!dirs.includes(dir)) dirs.push(dir);
+  return dirs.join(':');
+}
+
+/**
+ * The node a service should start: the `node` on the stable PATH that is this very node
+ * (Homebrew's /opt/homebrew/bin/node, say), not the resolved versioned path that an upgrade
+ * deletes (…/Cellar/node/20.x/bin/node); this node's own path when none on PATH is it.
+ */
+export async function stableNodePath (execPath: string, pathVar: string): Promise<string> {
+  const real = await fs.realpath(execPath).catch(() => execPath);
+  for (const dir of pathVar.split(':')) {
+    const candidate = path.join(dir, 'node');
+    if (candidate === execPath) return candidate;
+    if (await fs.realpath(candidate).then(r => r === real, () => false)) return candidate;
+  }
+  return execPath;
+}
+
 export function defaultKind (): ServiceKind {
   return process.platform === 'darwin' ? 'launchd' : 'systemd';
 }
 
 /** Renders the service file for this machine: absolute paths of node and of the agent, the user's folders. */
 export async function renderService (input: RenderInput): Promise<ServicePlan> {
+  const servicePathVar = servicePath(input.kind, input.env.PATH);
   const values: Record<string, string> = {
-    NODE: process.execPath,
+    NODE: await stableNodePath(process.execPath, servicePathVar),
     AGENT: path.join(ROOT, 'dist', 'agent', 'main.js'),
     README: path.join(ROOT, 'README.md'),
     MOUNT: input.mount,
-    PATH: stablePath(input.env.PATH),
+    PATH: servicePathVar,
     FUSERMOUNT: await findFusermount(),
     LOG_DIR: path.join(input.home, 'Library', 'Logs', 'fusestream'),
   };
@@ -96,7 +123,11 @@ export async function install (plan: ServicePlan, filesOnly: boolean): Promise<S
     const reload = await step('systemctl', ['--user', 'daemon-reload']);
     return reload.ok ? [reload, await step('systemctl', ['--user', 'enable', '--now', SYSTEMD_UNIT])] : [reload];
   }
-  return [await step('launchctl', ['bootstrap', `gui/${process.getuid?.() ?? 0}`, plan.target])];
+  // bootstrap fails (error 5) while the label is loaded, as after an earlier install: unload it
+  // first; that fails harmlessly when it is not loaded.
+  const domain = `gui/${process.getuid?.() ?? 0}`;
+  await step('launchctl', ['bootout', `${domain}/${LAUNCHD_LABEL}`]);
+  return [await step('launchctl', ['bootstrap', domain, plan.target])];
 }
 
 /** Stops and disables the service (the agent unmounts as it stops), then removes the file. */

@@ -45,9 +45,15 @@ export class CacheQuota implements StoreQuota {
 
   /** What file data may take: the quota less the filesystem's overhead. */
   readonly #dataLimit: number;
+  /**
+   * On a filesystem that does not keep files sparse: a file's full size, which its temp file
+   * takes on disk however little of it is downloaded. Null where files stay sparse.
+   */
+  readonly #wholeSizeOf: ((id: string) => number | undefined) | null;
 
-  constructor (maxBytes: number, evict: Evictor, log: Logger) {
+  constructor (maxBytes: number, evict: Evictor, log: Logger, wholeSizeOf: ((id: string) => number | undefined) | null = null) {
     this.maxBytes = maxBytes;
+    this.#wholeSizeOf = wholeSizeOf;
     this.#dataLimit = maxBytes - Math.min(FS_OVERHEAD_MAX, Math.max(FS_OVERHEAD_MIN, Math.floor(maxBytes * FS_OVERHEAD_SHARE)));
     this.#evict = evict;
     this.#log = log;
@@ -57,7 +63,8 @@ export class CacheQuota implements StoreQuota {
   get usedBytes (): number { return this.#used; }
 
   /** Sets what a file holds now (after a write, a drop, at start from the database). */
-  setAllocated (id: string, bytes: number): void {
+  setAllocated (id: string, held: number): void {
+    const bytes = held > 0 && this.#wholeSizeOf !== null ? Math.max(held, this.#wholeSizeOf(id) ?? 0) : held;
     const before = (this.#allocated.get(id) ?? 0) + (this.#reserved.get(id) ?? 0);
     this.#reserved.delete(id);
     if (bytes > 0) this.#allocated.set(id, bytes); else this.#allocated.delete(id);

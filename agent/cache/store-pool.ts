@@ -23,6 +23,8 @@ export interface PoolOptions {
   log: Logger;
   /** The agent's own observer (logs, status); the pool adds persistence before each of its handlers. */
   observer: StoreObserver;
+  /** False when the cache folder's filesystem allocates a temp file's full size: the quota then counts full sizes. */
+  sparseFiles: boolean;
 }
 
 /** What the pool knows of a file whose store is not open: what the database says it holds. */
@@ -44,6 +46,8 @@ export class StorePool {
   readonly #stores = new Map<string, TempFileStore>();
   readonly #creating = new Map<string, Promise<TempFileStore>>();
   readonly #resting = new Map<string, Resting>();
+  /** Each known file's size, for the quota where files do not stay sparse. */
+  readonly #sizes = new Map<string, number>();
   readonly #pinned = new Set<string>();
   readonly #observer: StoreObserver;
   /** Set by closeAll: the database may be closed from then on. */
@@ -51,7 +55,9 @@ export class StorePool {
 
   constructor (opts: PoolOptions) {
     this.#opts = opts;
-    this.quota = new CacheQuota(opts.maxBytes, (need, except) => this.#evict(need, except), opts.log);
+    this.quota = new CacheQuota(
+      opts.maxBytes, (need, except) => this.#evict(need, except), opts.log, opts.sparseFiles ? null : id => this.#sizes.get(id)
+    );
     const { db, committer, observer } = opts;
     // Every handler listed, none spread: an agent handler can never be dropped unseen.
     this.#observer = {
@@ -65,7 +71,7 @@ export class StorePool {
         observer.onDiscard?.(store);
       },
       beforeClose: async store => {
-        await committer.commit(store);
+        await committer.commit(store, true); // synced: a file at rest survives a reboot
         await observer.beforeClose?.(store);
       },
       onStateChange: (store, state, err) => {
@@ -78,7 +84,8 @@ export class StorePool {
   }
 
   /** Registers a file known from the database: its ranges count against the quota from now on. */
-  addResting (id: string, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
+  addResting (id: string, size: number, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
+    this.#sizes.set(id, size);
     if (ranges.length > 0) {
       let bytes = 0;
       let blockBytes = 0;
@@ -169,6 +176,7 @@ export class StorePool {
     this.#opts.db.saveRanges(id, []);
     await fs.rm(this.#path(id), { force: true });
     this.quota.setAllocated(id, 0);
+    this.#sizes.delete(id);
   }
 
   /** Fails every waiter and closes every store, committing ranges on the way out. */
@@ -198,6 +206,7 @@ export class StorePool {
 
   async #create (entry: FileEntry): Promise<TempFileStore> {
     const resting = this.#resting.get(entry.id);
+    this.#sizes.set(entry.id, entry.origin.size);
     const store = await TempFileStore.create(
       { id: entry.id, name: entry.name, url: entry.url, headers: entry.headers, origin: entry.origin },
       this.#path(entry.id),

@@ -20,7 +20,7 @@ export interface ControlTarget {
   prefetch (file: string): Promise<FileSummary>;
   setPinned (file: string, pinned: boolean): FileSummary;
   evict (params: EvictParams): Promise<{ freedBytes: number }>;
-  listWaiters (): WaiterSummary[];
+  listWaiters (): Promise<WaiterSummary[]>;
   subscribe (conn: Connection): { subscribed: true };
   /** Starts a clean shutdown after the answer has gone out. */
   requestShutdown (reason: string): void;
@@ -122,7 +122,7 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     if (force === true && f === undefined) throw new ParamError('"force" goes with "file"');
     return target.evict({ file: f, all, force });
   });
-  rpc.addMethod(Methods.listWaiters, raw => { none(raw); return target.listWaiters(); });
+  rpc.addMethod(Methods.listWaiters, async raw => { none(raw); return await target.listWaiters(); });
   rpc.addMethod(Methods.subscribe, (raw, conn) => { none(raw); return target.subscribe(conn); });
   return rpc;
 }

@@ -107,7 +107,9 @@ export interface WaiterSummary {
   deadlineInMs: number;
   /** Where the download that will serve it stands, or null when none runs. */
   downloadPosition: number | null;
+  /** The reading process, when FUSE said (it does for every read), and its command name. */
   pid: number | null;
+  command: string | null;
 }
 
 export interface AgentStatus {
@@ -125,6 +127,8 @@ export interface AgentStatus {
   connections: { active: number; peak: number; max: number };
   /** Range commits to the state database since start. */
   databaseCommits: number;
+  /** Reads answered through the mount since start: what the kernel's page cache did not answer. */
+  served: { reads: number; bytes: number };
   /** Problems met at start, in words (a corrupt database moved aside, say). */
   problems: string[];
   /** The folder of the agent's log files. */

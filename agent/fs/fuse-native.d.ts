@@ -1,4 +1,5 @@
-// fuse-native ships no types; this covers the part fusestream uses.
+// fuse-native ships no types; this covers the part fusestream uses, with what
+// patches/fuse-native+2.2.6.patch adds (the caller's pid, keep_cache, raw -o options).
 declare module 'fuse-native' {
   type Cb = (err: number) => void;
   interface Stat {
@@ -34,8 +35,9 @@ declare module 'fuse-native' {
     readdir?(path: string, cb: (err: number, names?: string[]) => void): void;
     statfs?(path: string, cb: (err: number, statfs?: Statfs) => void): void;
     access?(path: string, mode: number, cb: Cb): void;
-    open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
-    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
+    /** `keepCache`: the kernel keeps the file's page cache from earlier opens (FOPEN_KEEP_CACHE). */
+    open?(path: string, flags: number, cb: (err: number, fd?: number, keepCache?: boolean) => void, pid?: number): void;
+    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void, pid?: number): void;
     release?(path: string, fd: number, cb: Cb): void;
     [op: string]: unknown;
   }
@@ -51,6 +53,10 @@ declare module 'fuse-native' {
     attrTimeout?: number;
     entryTimeout?: number;
     timeout?: number | false | Record<string, number>;
+    /** -o options passed to libfuse as they are. */
+    options?: string[];
+    /** A missing mount point is left to the platform's mount helper (macFUSE's creates it). */
+    helperCreatesMountPoint?: boolean;
   }
   class Fuse {
     constructor (mnt: string, ops: FuseOps, opts?: FuseOptions);

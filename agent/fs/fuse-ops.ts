@@ -19,6 +19,17 @@ export interface FsBackend {
   openStore (entry: FileEntry): Promise<TempFileStore>;
   /** Called when a handle of the store closes. */
   releaseStore (store: TempFileStore): void;
+  /** Counts reads the kernel's page cache did not answer; the agent shows them in its status. */
+  readonly served: { reads: number; bytes: number };
+}
+
+/**
+ * What the kernel may have cached of a name: its entry (a name removed and added again gets
+ * a new id) in the version the origin then served.
+ */
+function contentVersion (entry: FileEntry): string {
+  const { origin } = entry;
+  return `${entry.id}|${origin.size}|${origin.etag ?? ''}|${origin.lastModified ?? ''}`;
 }
 
 const DIR_MODE = constants.S_IFDIR | 0o555;
@@ -38,6 +49,13 @@ export function createFuseOps (backend: FsBackend): FuseOps {
   /** Open handles by FUSE's file handle number. */
   const handles = new Map<number, Handle>();
   let nextHandle = 1;
+  /**
+   * Name -> the content version its last open handed to the kernel. An open keeps the page
+   * cache (keep_cache) unless the version changed since: so no open invalidates, and blocks
+   * behind other readers' pending reads, for a file whose content is the same.
+   */
+  const openedVersion = new Map<string, string>();
+  const { served } = backend;
 
   const readOnly = (...args: unknown[]): void => (args[args.length - 1] as (err: number) => void)(EROFS);
 
@@ -103,14 +121,24 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       backend.openStore(found.entry).then(store => {
         const fh = nextHandle++;
         handles.set(fh, { store, readAhead: new ReadAhead() });
-        cb(0, fh);
+        // The entry as it is now: opening may have found that the origin changed.
+        const { name } = found.entry;
+        const version = contentVersion(catalogue.get(name) ?? found.entry);
+        const before = openedVersion.get(name);
+        openedVersion.set(name, version);
+        cb(0, fh, before === undefined || before === version);
       }, err => cb(errnoOf(err)));
     },
 
-    read (_path, fh, buf, len, pos, cb) {
+    read (_path, fh, buf, len, pos, cb, pid) {
       const handle = handles.get(fh);
       if (handle === undefined) return cb(EBADF);
-      handle.store.read(buf, len, pos, (err, bytes) => cb(err === null ? bytes : READ_FAILED), handle.readAhead.after(pos, len));
+      handle.store.read(buf, len, pos, (err, bytes) => {
+        if (err !== null) return cb(READ_FAILED);
+        served.reads++;
+        served.bytes += bytes;
+        cb(bytes);
+      }, handle.readAhead.after(pos, len), pid ?? null);
     },
 
     release (_path, fh, cb) {

@@ -5,32 +5,17 @@ import type Fuse from 'fuse-native';
 import type { FuseOps } from 'fuse-native';
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
+import type { MountPlan } from '../platform/mount-options';
 
 const execFileAsync = promisify(execFile);
 
-/**
- * The kernel keeps at most this many read-ahead requests in flight per mount (default 12)
- * and blocks new readers past the congestion threshold (default 9): twelve reads stalled on
- * one file then starve every other file. Raised so stalled reads cannot block healthy ones,
- * and so every waiting read reaches the agent (and its list of waiters).
- */
-const MAX_BACKGROUND = 64;
-const CONGESTION_THRESHOLD = 48;
-/** libfuse 2.9 caps a read request at 128 KiB whatever is asked; ask for exactly that. */
-const MAX_READ = 128 * 1024;
-/**
- * fuse-native answers ETIMEDOUT on its own when a handler runs longer than its timeout, while
- * the handler goes on (and may later write into a buffer libfuse reused). Its timeout is set
- * this far above the store's own cap, so the store always answers first.
- */
-const FUSE_TIMEOUT_MARGIN_MS = 30_000;
-/** Metadata answers from memory; anything slower than this is a bug, not a wait. */
-const FUSE_OP_TIMEOUT_MS = 30_000;
 /** Mounting that takes longer than this failed, even if fuse-native never says so. */
 const MOUNT_TIMEOUT_MS = 15_000;
 
 export interface MountOptions {
-  readMaxWaitMs: number;
+  /** Options, timeouts and mount-point rules for this platform (platform/mount-options). */
+  plan: MountPlan;
+  platform: NodeJS.Platform;
   log: Logger;
 }
 
@@ -50,21 +35,19 @@ export class FuseMount {
   get mounted (): boolean { return this.#fuse !== null; }
 
   async mount (): Promise<void> {
-    await prepareMountPoint(this.mountPoint, this.#opts.log);
+    const { plan, platform, log } = this.#opts;
+    await prepareMountPoint(this.mountPoint, platform, plan.helperCreatesMountPoint, log);
     // Loaded here, not at import: a missing libfuse is reported by the prerequisite check.
     const FuseNative = require('fuse-native') as typeof Fuse;
     const fuse = new FuseNative(this.mountPoint, this.#ops, {
-      mkdir: true,
+      mkdir: false,
       force: true,
-      // auto_cache: open() keeps the page cache while size and mtime stay the same. Without
-      // it every open invalidates the cache and blocks, unkillable, behind any pending read.
-      autoCache: true,
-      maxRead: MAX_READ,
-      // fuse-native forwards a fixed list of -o options; the rest ride on the last one it
-      // forwards and libfuse parses them as usual.
-      fsname: 'fusestream',
-      subtype: `fusestream,ro,max_background=${MAX_BACKGROUND},congestion_threshold=${CONGESTION_THRESHOLD}`,
-      timeout: { default: FUSE_OP_TIMEOUT_MS, read: this.#opts.readMaxWaitMs + FUSE_TIMEOUT_MARGIN_MS },
+      helperCreatesMountPoint: plan.helperCreatesMountPoint,
+      // No auto_cache or kernel_cache: the open handler says per open whether the kernel keeps
+      // the page cache (it does unless the content changed), so no open invalidates it and
+      // blocks behind other readers' pending reads.
+      options: plan.options,
+      timeout: plan.fuseTimeouts,
     });
     await withTimeout(new Promise<void>((resolve, reject) => {
       fuse.mount(err => (err ? reject(err) : resolve()));
@@ -81,17 +64,20 @@ export class FuseMount {
       await new Promise<void>((resolve, reject) => fuse.unmount(err => (err ? reject(err) : resolve())));
     } catch (err) {
       this.#opts.log.warn({ err }, 'unmount failed; detaching the mount lazily');
-      await forceUnmount(this.mountPoint);
+      await forceUnmount(this.mountPoint, this.#opts.platform);
     }
   }
 }
 
 /**
- * Creates the mount point if missing and clears a stale mount a crashed agent left behind
- * ("Transport endpoint is not connected"). Refuses a folder that holds files, which the
- * mount would hide.
+ * Creates the mount point if missing (unless the platform's mount helper does: macFUSE's
+ * creates it in /Volumes, where the user may not) and clears a stale mount a crashed agent
+ * left behind ("Transport endpoint is not connected", ENXIO on macOS). Refuses a folder
+ * that holds files, which the mount would hide.
  */
-async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void> {
+export async function prepareMountPoint (
+  mountPoint: string, platform: NodeJS.Platform, helperCreates: boolean, log: Logger
+): Promise<void> {
   try {
     if (!(await fs.stat(mountPoint)).isDirectory()) {
       throw new FsError('ENOTDIR', `mount point ${mountPoint} is a file, not a folder (choose another with --mount)`);
@@ -101,7 +87,9 @@ async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTCONN' || code === 'ECONNABORTED' || code === 'ENXIO') {
       log.warn({ mountPoint }, 'found a stale mount left by an agent that died; clearing it');
-      await forceUnmount(mountPoint);
+      await forceUnmount(mountPoint, platform);
+    } else if (code === 'ENOENT' && helperCreates) {
+      return;
     } else if (code !== 'ENOENT') {
       throw new FsError('EIO', `mount point ${mountPoint} is not usable: ${(err as Error).message}`);
     }
@@ -117,10 +105,13 @@ async function prepareMountPoint (mountPoint: string, log: Logger): Promise<void
   }
 }
 
-async function forceUnmount (mountPoint: string): Promise<void> {
-  const [cmd, args] = process.platform === 'darwin'
-    ? ['diskutil', ['unmount', 'force', mountPoint]]
-    : ['fusermount', ['-uz', mountPoint]];
+/** The command that detaches a mount even while files are open on it. */
+export function forceUnmountCommand (platform: NodeJS.Platform, mountPoint: string): [string, string[]] {
+  return platform === 'darwin' ? ['diskutil', ['unmount', 'force', mountPoint]] : ['fusermount', ['-uz', mountPoint]];
+}
+
+async function forceUnmount (mountPoint: string, platform: NodeJS.Platform): Promise<void> {
+  const [cmd, args] = forceUnmountCommand(platform, mountPoint);
   try {
     await execFileAsync(cmd, args, { timeout: 10_000 });
   } catch (err) {

@@ -29,4 +29,13 @@ export const MIGRATIONS: readonly string[] = [
      key    TEXT PRIMARY KEY,
      value  TEXT NOT NULL
    );`,
+  // Ranges committed before their bytes were synced, with the boot they were written in:
+  // trusted after the agent dies (the page cache keeps them), not after a reboot.
+  `CREATE TABLE unsynced_ranges (
+     file_id  TEXT NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+     start    INTEGER NOT NULL,
+     end      INTEGER NOT NULL,
+     boot_id  TEXT NOT NULL,
+     PRIMARY KEY (file_id, start)
+   ) WITHOUT ROWID;`,
 ];

@@ -98,12 +98,22 @@ export class StateDb {
     }
   }
 
-  loadFiles (): FileRecord[] {
+  /**
+   * Every file with the ranges it may claim: those committed unsynced in this boot when
+   * there are such (a later snapshot of the same file), otherwise those committed synced.
+   */
+  loadFiles (bootId: string | null): FileRecord[] {
     const ranges = new Map<string, Array<[number, number]>>();
-    for (const r of this.#stmts.allRanges.all() as Array<{ file_id: string; start: number; end: number }>) {
-      let list = ranges.get(r.file_id);
-      if (list === undefined) ranges.set(r.file_id, list = []);
+    const add = (into: Map<string, Array<[number, number]>>, r: { file_id: string; start: number; end: number }): void => {
+      let list = into.get(r.file_id);
+      if (list === undefined) into.set(r.file_id, list = []);
       list.push([r.start, r.end]);
+    };
+    for (const r of this.#stmts.allRanges.all() as Array<{ file_id: string; start: number; end: number }>) add(ranges, r);
+    if (bootId !== null) {
+      const unsynced = new Map<string, Array<[number, number]>>();
+      for (const r of this.#stmts.unsyncedRanges.all(bootId) as Array<{ file_id: string; start: number; end: number }>) add(unsynced, r);
+      for (const [id, list] of unsynced) ranges.set(id, list);
     }
     return (this.#stmts.allFiles.all() as FileRow[]).map(row => ({
       id: row.id,
@@ -171,7 +181,19 @@ export class StateDb {
   saveRanges (id: string, ranges: ReadonlyArray<readonly [number, number]>): void {
     this.#db.transaction(() => {
       this.#stmts.deleteRanges.run(id);
+      this.#stmts.deleteUnsynced.run(id);
       for (const [start, end] of ranges) this.#stmts.insertRange.run(id, start, end);
+    })();
+  }
+
+  /**
+   * Replaces a file's ranges written in this boot but not yet synced (the caller has written
+   * their bytes); its synced ranges stay as they are, for after a reboot.
+   */
+  saveUnsyncedRanges (id: string, ranges: ReadonlyArray<readonly [number, number]>, bootId: string): void {
+    this.#db.transaction(() => {
+      this.#stmts.deleteUnsynced.run(id);
+      for (const [start, end] of ranges) this.#stmts.insertUnsynced.run(id, start, end, bootId);
     })();
   }
 
@@ -223,6 +245,9 @@ function prepare (db: Db): Record<string, Statement> {
     setAccess: db.prepare('UPDATE files SET last_access_at = ? WHERE id = ?'),
     deleteRanges: db.prepare('DELETE FROM ranges WHERE file_id = ?'),
     insertRange: db.prepare('INSERT INTO ranges (file_id, start, end) VALUES (?, ?, ?)'),
+    unsyncedRanges: db.prepare('SELECT file_id, start, end FROM unsynced_ranges WHERE boot_id = ? ORDER BY file_id, start'),
+    deleteUnsynced: db.prepare('DELETE FROM unsynced_ranges WHERE file_id = ?'),
+    insertUnsynced: db.prepare('INSERT INTO unsynced_ranges (file_id, start, end, boot_id) VALUES (?, ?, ?, ?)'),
     getSetting: db.prepare('SELECT value FROM settings WHERE key = ?'),
     setSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
   };

@@ -189,7 +189,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    * it (bounded by the deadlines) and then reads straight into `buf`. `buf` is never touched
    * after `cb` has been called.
    */
-  read (buf: Buffer, len: number, pos: number, cb: ReadCallback, readAheadEnd = 0): void {
+  /** `pid`: the process that reads, shown in the list of waiters (null when unknown). */
+  read (buf: Buffer, len: number, pos: number, cb: ReadCallback, readAheadEnd = 0, pid: number | null = null): void {
     if (this.#closing !== null) return cb(this.#closedError(), 0);
     if (pos >= this.size || len <= 0) return cb(null, 0);
     this.lastAccessAt = Date.now();
@@ -208,7 +209,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       if (err !== null) return cb(err, 0);
       if (this.#closing !== null) return cb(this.#closedError(), 0);
       this.#file.read(buf, pos, end - pos, cb);
-    });
+    }, undefined, pid);
   }
 
   /**
@@ -281,6 +282,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    * Snapshots the present ranges, syncs the file, then saves the snapshot in the same turn:
    * the database learns of bytes only once they are durable, and never of dropped ones.
    */
+  snapshot (): Array<[number, number]> | null {
+    return this.#file.closed ? null : this.#present.toArray();
+  }
+
   async syncAndSave (save: (ranges: Array<[number, number]>) => void): Promise<void> {
     if (this.#file.closed) return;
     const generation = this.#generation;

@@ -72,12 +72,12 @@ export class WaiterQueue {
   get size (): number { return this.#live; }
 
   /** Registers a read of [offset, end). The caller has just seen that bytes are missing. */
-  add (offset: number, end: number, cb: WaitCallback, signal?: AbortSignal, pid?: number): void {
+  add (offset: number, end: number, cb: WaitCallback, signal?: AbortSignal, pid: number | null = null): void {
     if (signal?.aborted) {
       cb(new FsError('ECANCELED', 'read was cancelled'));
       return;
     }
-    const w: Waiter = { offset, end, since: this.#opts.now(), pid: pid ?? null, cb, signal: signal ?? null, onAbort: null };
+    const w: Waiter = { offset, end, since: this.#opts.now(), pid, cb, signal: signal ?? null, onAbort: null };
     if (signal) {
       w.onAbort = () => this.#settleOne(w, new FsError('ECANCELED', 'read was cancelled'));
       signal.addEventListener('abort', w.onAbort, { once: true });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WaiterSummary } from '../../agent/control/protocol';
 import { lsWhileRunning, useOriginAndAgent } from '../helpers/fixtures';
-import { fsctl, hashFile, openOnce, run, type RunResult } from '../helpers/agent';
+import { fsctl, hashFile, run, type RunResult } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { sha256 } from '../../tools/test-origin';
 
@@ -13,10 +13,6 @@ describe('fsctl waiters and fsctl cancel with readers stuck on a stalled origin'
   const fx = useOriginAndAgent({ args: ['--read-timeout', '60'] }, async ({ origin, agent }) => {
     content = origin.add('stuck.bin', 64 * MiB, { stallAt: 1 * MiB });
     await agent.add(origin.url('stuck.bin'));
-    // One open first: the first opens of a file after mount drop its page cache and can block
-    // in the kernel behind reads already pending (docs/FUSE-FACTS.md), which no agent can
-    // reach until the binding lets it decide keep_cache (issue 9). Not what this test is about.
-    await openOnce(agent.path('stuck.bin'));
   });
 
   it('shows each waiting read, fails all 20 within a second on cancel, and resumes byte-exact', async () => {

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
 import { AgentProcess, hashFile, makeDirs, openOnce } from '../helpers/agent';
 import { sha256, TestOrigin } from '../../tools/test-origin';
-import { claimedRanges, tempFile } from '../helpers/state';
+import { claimedRanges, pretendReboot, tempFile } from '../helpers/state';
 import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
@@ -112,5 +112,30 @@ describe('partial downloads resume after a restart', () => {
     }
     assert.ok(checked > 0, 'some committed bytes were checked');
     assert.equal(await hashFile(agent.path('crash.bin'), { timeoutMs: 60_000 }), sha256(content));
+  });
+
+  it('trusts ranges written but not yet synced after kill -9, and fetches them again after a reboot', async () => {
+    const { origin, dirs } = await setup();
+    const size = 64 * MiB;
+    const content = origin.add('reboot.bin', size, { throttle: 16 * MiB });
+    const first = await start(dirs);
+    await first.add(origin.url('reboot.bin'));
+    await openOnce(first.path('reboot.bin'));
+    // Commits come every second; the first sync of a file comes only after 30 s (or at close).
+    await waitForFile(first, 'reboot.bin', f => f.presentBytes >= 16 * MiB && claimedRanges(dirs, 'reboot.bin').ranges.length > 0);
+    await first.stop('SIGKILL');
+    const { ranges, synced } = claimedRanges(dirs, 'reboot.bin');
+    const claimed = ranges.reduce((n, [s, e]) => n + e - s, 0);
+    const durable = synced.reduce((n, [s, e]) => n + e - s, 0);
+    assert.ok(claimed >= 8 * MiB, `${claimed} bytes claimed, written in this boot`);
+    assert.equal(durable, 0, 'none synced yet: no fdatasync on the write path');
+
+    pretendReboot(dirs);
+    origin.setFaults('reboot.bin', {});
+    const sentBefore = origin.bytesSent('reboot.bin');
+    const second = await start(dirs);
+    assert.equal(await hashFile(second.path('reboot.bin'), { timeoutMs: 60_000 }), sha256(content));
+    const fetched = origin.bytesSent('reboot.bin') - sentBefore;
+    assert.ok(fetched >= size, `after the reboot the whole file came again (${fetched} of ${size} bytes): unsynced ranges are not trusted`);
   });
 });

@@ -76,6 +76,9 @@ print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
     assert.equal(p.EnvironmentVariables[0], 'dict');
     assert.match(String(p.StandardErrorPath[1]), new RegExp(`^${env.HOME}/Library/Logs/fusestream/`));
     assert.deepEqual(p.ThrottleInterval, ['int', 10]);
+    assert.deepEqual(p.ProcessType, ['str', 'Interactive'], 'not throttled as a background process');
+    const env2 = p.EnvironmentVariables[1] as Record<string, string>;
+    assert.ok(env2.PATH.split(':').includes('/usr/sbin'), `diskutil is on the PATH: ${env2.PATH}`);
   });
 
   const serviceFiles = [

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
-import { AgentProcess, fsctl, makeDirs, openOnce, run, timeLs, type RunResult } from '../helpers/agent';
+import { AgentProcess, fsctl, makeDirs, run, timeLs, type RunResult } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { isMounted, statError } from '../helpers/mounts';
 import { TestOrigin } from '../../tools/test-origin';
@@ -22,7 +22,6 @@ describe('stopping the agent', () => {
     const agent = await AgentProcess.start();
     cleanup(() => agent.cleanup());
     await agent.add(origin.url('stuck.bin'));
-    await openOnce(agent.path('stuck.bin')); // past the kernel's first-open race (see cancel-waiting-readers)
     const readers = Array.from({ length: count }, (_, i) => run(
       'dd', [`if=${agent.path('stuck.bin')}`, 'bs=65536', `skip=${(2 + 3 * i) * 16}`, 'count=1', 'status=none'], { timeoutMs: 30_000 }
     ));

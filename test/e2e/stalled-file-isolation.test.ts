@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { WaiterSummary } from '../../agent/control/protocol';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { hashFile, openOnce, run, timeLs, type RunResult } from '../helpers/agent';
+import { hashFile, run, timeLs, type RunResult } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { sha256 } from '../../tools/test-origin';
 
@@ -13,10 +13,6 @@ describe('reads stalled on one file never delay anything else', () => {
   const fx = useOriginAndAgent({ args: ['--read-timeout', '15'] }, async ({ origin, agent }) => {
     origin.add('stalled.bin', 64 * MiB, { stallAt: 1 * MiB });
     await agent.add(origin.url('stalled.bin'));
-    // One open first: the first opens of a file after mount drop its page cache and can block
-    // in the kernel behind reads already pending (docs/FUSE-FACTS.md), which no agent can
-    // reach until the binding lets it decide keep_cache (issue 9). Not what this test is about.
-    await openOnce(agent.path('stalled.bin'));
   });
 
   it('answers a healthy file, a fresh open() and ls -l within a second while 20 reads wait', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { fsctl, hashFile, openOnce, run, type RunResult } from '../helpers/agent';
+import { fsctl, hashFile, run, type RunResult } from '../helpers/agent';
 import { waitForWaiters } from '../helpers/wait';
 import { sha256 } from '../../tools/test-origin';
 
@@ -17,7 +17,6 @@ describe('stalled files never starve a healthy one of connections', () => {
     for (const name of stalled) {
       fx.origin.add(name, 8 * MiB, { stallAt: 64 * 1024 });
       await fx.agent.add(fx.origin.url(name));
-      await openOnce(fx.agent.path(name)); // past the kernel's first-open race (see cancel-waiting-readers)
     }
     const readers: Array<Promise<RunResult>> = stalled.map(name => run(
       'dd', [`if=${fx.agent.path(name)}`, 'bs=4096', `skip=${MiB / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 }

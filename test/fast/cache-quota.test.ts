@@ -25,6 +25,18 @@ describe('CacheQuota', () => {
     assert.equal(quota.usedBytes, 4 * MiB);
   });
 
+  it('where files do not stay sparse, counts a file\'s full size from its first byte, and nothing once it holds none', () => {
+    const sizes = new Map([['big', 6 * MiB]]);
+    const quota = new CacheQuota(10 * MiB, () => Promise.resolve(0), silent, id => sizes.get(id));
+    quota.setAllocated('big', 64 * 1024);
+    assert.equal(quota.usedBytes, 6 * MiB);
+    quota.setAllocated('big', 0);
+    assert.equal(quota.usedBytes, 0);
+    const sparse = new CacheQuota(10 * MiB, () => Promise.resolve(0), silent);
+    sparse.setAllocated('big', 64 * 1024);
+    assert.equal(sparse.usedBytes, 64 * 1024);
+  });
+
   it('evicts other files (never the writer) when a reservation does not fit', async () => {
     const asked: Array<[number, string]> = [];
     const quota = new CacheQuota(10 * MiB, (need, except) => {

@@ -38,6 +38,8 @@ class ManualSource implements CommitSource {
   }
 
   finishSync (err?: Error): void { this.#finish.shift()!(err); }
+
+  snapshot (): Array<[number, number]> { return this.ranges.map(r => [...r] as [number, number]); }
 }
 
 describe('RangeCommitter', () => {
@@ -51,7 +53,7 @@ describe('RangeCommitter', () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-commit-'));
     db = StateDb.open(path.join(dir, 'state.db')).db;
     committer = new RangeCommitter(db, pino({ level: 'silent' }));
-    for (const id of ['a', 'b', 'c', 'd']) {
+    for (const id of ['a', 'b', 'c', 'd', 'e']) {
       db.insertFile({
         id,
         name: id,
@@ -73,7 +75,7 @@ describe('RangeCommitter', () => {
     db.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
-  const saved = (id: string): Array<[number, number]> => db.loadFiles().find(f => f.id === id)!.ranges;
+  const saved = (id: string): Array<[number, number]> => db.loadFiles(null).find(f => f.id === id)!.ranges;
 
   it('commits at once after 16 MiB of writes, and only what the sync covered', async () => {
     const s = new ManualSource('a');
@@ -118,6 +120,29 @@ describe('RangeCommitter', () => {
     s.finishSync();
     await second;
     assert.deepEqual(saved('c'), [[0, 2 * MiB]]);
+  });
+
+  it('with a boot id, commits written ranges without a sync, trusted in this boot only, and syncs them when asked', async () => {
+    const stamped = new RangeCommitter(db, pino({ level: 'silent' }), 'boot-1');
+    try {
+      const s = new ManualSource('e');
+      s.ranges = [[0, 4 * MiB]];
+      stamped.noteWrite(s, 4 * MiB);
+      await stamped.commit(s);
+      assert.equal(s.syncs, 0, 'no fdatasync on the write path');
+      const claims = (boot: string): Array<[number, number]> => db.loadFiles(boot).find(f => f.id === 'e')!.ranges;
+      assert.deepEqual(claims('boot-1'), [[0, 4 * MiB]], 'after the agent dies, in the same boot: the page cache kept them');
+      assert.deepEqual(claims('boot-2'), [], 'after a reboot: nothing was synced');
+      s.ranges = [[0, 6 * MiB]];
+      const durable = stamped.commit(s, true); // as when the file closes
+      assert.equal(s.syncs, 1);
+      s.finishSync();
+      await durable;
+      assert.deepEqual(claims('boot-2'), [[0, 6 * MiB]]);
+      assert.deepEqual(claims('boot-1'), [[0, 6 * MiB]]);
+    } finally {
+      stamped.stop();
+    }
   });
 
   it('a failed sync claims nothing', async () => {

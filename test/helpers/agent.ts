@@ -176,11 +176,12 @@ export interface RunResult { code: number | null; stdout: Buffer; stderr: string
 export function run (
   cmd: string,
   args: string[],
-  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; onSpawn?: (pid: number) => void } = {}
 ): Promise<RunResult> {
   const began = performance.now();
   return new Promise(resolve => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(opts.env), cwd: opts.cwd });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (b: Buffer) => out.push(b));

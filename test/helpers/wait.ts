@@ -1,4 +1,4 @@
-import type { AgentEvent, FileSummary, WaiterSummary } from '../../agent/control/protocol';
+import type { AgentEvent, FileDetails, FileSummary, WaiterSummary } from '../../agent/control/protocol';
 import { AgentClient } from '../../ctl/client';
 import type { AgentProcess } from './agent';
 
@@ -54,6 +54,17 @@ export function waitForFile (
   return waitOnEvents(agent, e => e.file === name, async client => {
     last = (await client.call<FileSummary[]>('files.list')).find(x => x.name === name);
     return last !== undefined && until(last) ? last : undefined;
+  }, timeoutMs, () => `${name}: ${JSON.stringify(last)}`);
+}
+
+/** Waits until `until` holds for a file's details (`fsctl info`), woken by its events. */
+export function waitForDetails (
+  agent: AgentProcess, name: string, until: (f: FileDetails) => boolean, timeoutMs = 60_000
+): Promise<FileDetails> {
+  let last: FileDetails | undefined;
+  return waitOnEvents(agent, e => e.file === name, async client => {
+    last = await client.call<FileDetails>('files.get', { file: name });
+    return until(last) ? last : undefined;
   }, timeoutMs, () => `${name}: ${JSON.stringify(last)}`);
 }
 

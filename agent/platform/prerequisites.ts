@@ -1,0 +1,77 @@
+import { constants } from 'node:fs';
+import fs from 'node:fs/promises';
+
+/** What the check asks of the machine: put apart so both platforms' answers can be tested anywhere. */
+export interface MachineProbe {
+  /** True when the path exists (and, given a mode, is accessible that way). */
+  exists (path: string, mode?: number): Promise<boolean>;
+  /** Loads the FUSE binding; its error message, or null when it loaded. */
+  loadBinding (): string | null;
+}
+
+export const MACFUSE_BUNDLE = '/Library/Filesystems/macfuse.fs';
+const OSXFUSE_BUNDLE = '/Library/Filesystems/osxfuse.fs';
+export const MACFUSE_LIBRARY = '/usr/local/lib/libfuse.2.dylib';
+
+/** This machine, as the agent sees it. */
+export const thisMachine: MachineProbe = {
+  exists: (path, mode) => fs.access(path, mode).then(() => true, () => false),
+  loadBinding () {
+    try {
+      require('fuse-native');
+      return null;
+    } catch (err) {
+      return (err as Error).message.split('\n')[0];
+    }
+  },
+};
+
+/**
+ * Checks what the agent needs from the machine before it touches anything, and returns one
+ * line per missing piece naming the fix (an empty list when all is there).
+ */
+export async function checkPrerequisites (platform: NodeJS.Platform, probe: MachineProbe): Promise<string[]> {
+  return platform === 'darwin' ? await checkMac(probe) : await checkLinux(probe);
+}
+
+async function checkMac (probe: MachineProbe): Promise<string[]> {
+  if (!(await probe.exists(MACFUSE_BUNDLE))) {
+    const old = await probe.exists(OSXFUSE_BUNDLE) ? ' (only the old osxfuse 3 is installed, which fusestream cannot use)' : '';
+    return [
+      `macFUSE is not installed${old}: install macFUSE 4 or 5 from https://macfuse.github.io (or: brew install --cask macfuse), ` +
+      'then allow it in System Settings → Privacy & Security. With the kernel extension (the default), Apple Silicon Macs ' +
+      'must first allow kernel extensions from identified developers in Recovery (Reduced Security); with --mac-backend fskit ' +
+      '(macFUSE 5, macOS 15.4+) no kernel extension is needed: enable macFUSE under File System Extensions instead. See docs/MACOS.md',
+    ];
+  }
+  const missing: string[] = [];
+  if (!(await probe.exists(MACFUSE_LIBRARY))) {
+    missing.push(`macFUSE's library ${MACFUSE_LIBRARY} is missing: reinstall macFUSE (https://macfuse.github.io)`);
+  }
+  const binding = probe.loadBinding();
+  if (binding !== null) {
+    missing.push(
+      `the FUSE binding could not be loaded (${binding}): run npm ci in fusestream's folder, which builds it against macFUSE ` +
+      '(it needs the command line tools: xcode-select --install)'
+    );
+  }
+  return missing;
+}
+
+async function checkLinux (probe: MachineProbe): Promise<string[]> {
+  const missing: string[] = [];
+  const binding = probe.loadBinding();
+  if (binding !== null) {
+    missing.push(
+      `the FUSE binding could not be loaded (${binding}): install libfuse2 and the tools that build the binding ` +
+      '(Debian/Ubuntu: sudo apt-get install libfuse2 libfuse-dev pkg-config python3 make g++), then run npm ci in fusestream\'s folder'
+    );
+  }
+  if (!(await probe.exists('/dev/fuse', constants.R_OK | constants.W_OK))) {
+    missing.push('/dev/fuse is missing or not usable by this user: load the fuse module (sudo modprobe fuse) and check its permissions');
+  }
+  if (!(await probe.exists('/usr/bin/fusermount', constants.X_OK)) && !(await probe.exists('/bin/fusermount', constants.X_OK))) {
+    missing.push('fusermount is missing: install fuse3 (Debian/Ubuntu: sudo apt-get install fuse3)');
+  }
+  return missing;
+}
