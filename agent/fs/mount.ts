@@ -50,8 +50,11 @@ export class FuseMount {
       timeout: plan.fuseTimeouts,
     });
     await withTimeout(new Promise<void>((resolve, reject) => {
-      fuse.mount(err => (err ? reject(err) : resolve()));
-    }), MOUNT_TIMEOUT_MS, `mounting ${this.mountPoint} did not finish within ${MOUNT_TIMEOUT_MS / 1000} s`);
+      fuse.mount(err => {
+        if (err === null || err === undefined) return resolve(); // nanoresource may pass either
+        reject(new FsError('EIO', `could not mount ${this.mountPoint} (${err.message}): ${plan.failureHint}`));
+      });
+    }), MOUNT_TIMEOUT_MS, `mounting ${this.mountPoint} did not finish within ${MOUNT_TIMEOUT_MS / 1000} s: ${plan.failureHint}`);
     this.#fuse = fuse;
   }
 

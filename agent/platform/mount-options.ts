@@ -52,6 +52,8 @@ export interface MountPlan {
   fuseTimeouts: { default: number; read: number };
   /** A missing mount point is left to the mount helper (macFUSE's creates it under /Volumes). */
   helperCreatesMountPoint: boolean;
+  /** What to check when the mount fails. */
+  failureHint: string;
 }
 
 /** A problem with the mount settings for this platform, said before anything is touched. */
@@ -89,6 +91,7 @@ export function mountPlan (platform: NodeJS.Platform, input: MountPlanInput): Mo
         : null,
       fuseTimeouts: { default: FUSE_OP_TIMEOUT_MS, read: fuseRead },
       helperCreatesMountPoint: true,
+      failureHint: mountFailureHint(platform, input.macBackend),
     };
   }
   return {
@@ -104,5 +107,15 @@ export function mountPlan (platform: NodeJS.Platform, input: MountPlanInput): Mo
     readMaxWaitNote: null,
     fuseTimeouts: { default: FUSE_OP_TIMEOUT_MS, read: input.readMaxWaitMs + FUSE_TIMEOUT_MARGIN_MS },
     helperCreatesMountPoint: false,
+    failureHint: mountFailureHint(platform, input.macBackend),
   };
+}
+
+/** What to check when mounting failed: fuse-native says only "fuse failed". */
+function mountFailureHint (platform: NodeJS.Platform, backend: MacBackend): string {
+  if (platform !== 'darwin') return 'check that /dev/fuse is usable and fusermount is setuid root (README, Troubleshooting)';
+  return backend === 'fskit'
+    ? 'with --mac-backend fskit, macFUSE 5 must be enabled under File System Extensions and its libfuse 2 must take backend=fskit; ' +
+      'try --mac-backend kext (docs/MACOS.md)'
+    : 'is macFUSE installed and its system extension allowed (System Settings → Privacy & Security)? See docs/MACOS.md';
 }

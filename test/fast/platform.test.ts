@@ -51,6 +51,8 @@ describe('mount options per platform', () => {
     assert.ok(daemonTimeoutMs <= 600_000, 'macFUSE takes at most 600 s');
     assert.equal(plan.readMaxWaitMs, 300_000);
     assert.equal(plan.helperCreatesMountPoint, true);
+    assert.match(plan.failureHint, /system extension allowed .* docs\/MACOS\.md/);
+    assert.match(mountPlan('darwin', { ...input, macBackend: 'fskit' }).failureHint, /try --mac-backend kext/);
   });
 
   it('macOS: a read deadline longer than macFUSE can wait is lowered, and the plan says why', () => {
