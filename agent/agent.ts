@@ -12,6 +12,7 @@ import type { AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetail
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
+import { ServedCounter } from './fs/served-counter';
 import { keepsFilesSparse } from './cache/sparse-check';
 import { currentBootId } from './platform/boot-id';
 import { mountPlan } from './platform/mount-options';
@@ -52,7 +53,7 @@ export class Agent implements FsBackend, ControlTarget {
   readonly log: Logger;
   readonly version: string;
   readonly catalogue = new Catalogue();
-  readonly served = { reads: 0, bytes: 0 };
+  readonly served = new ServedCounter();
   readonly #db: StateDb;
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
@@ -211,6 +212,7 @@ export class Agent implements FsBackend, ControlTarget {
     const mtimeMs = mtimeOf(now, Date.now());
     this.catalogue.replace({ ...current, origin: now, mtimeMs });
     this.#db.replaceOrigin(entry.id, now, mtimeMs);
+    this.#events.publish({ type: 'changed', file: name, size: now.size, etag: now.etag, lastModified: now.lastModified, at: Date.now() });
   }
 
   // FsBackend: what the FUSE operations call.
@@ -408,7 +410,7 @@ export class Agent implements FsBackend, ControlTarget {
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       databaseCommits: this.#committer.commits,
-      served: { ...this.served },
+      served: this.served.total,
       problems: this.startupProblems,
       logDir: logDir(this.config.stateDir),
     };

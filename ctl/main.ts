@@ -238,7 +238,9 @@ program.command('events')
             ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
             : e.type === 'waiters'
               ? `${e.count} read(s) waiting`
-              : e.type;
+              : e.type === 'changed'
+                ? `changed at the origin (now ${bytes(e.size)}, ETag ${e.etag ?? '-'}): old bytes dropped`
+                : e.type;
       process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
     };
     await client.call(Methods.subscribe);

@@ -33,7 +33,9 @@ export type AgentEvent =
   | { type: 'progress'; file: string; presentBytes: number; size: number; bytesPerSecond: number; at: number }
   | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
   | { type: 'waiters'; file: string; count: number; at: number }
-  | { type: 'added' | 'removed'; file: string; at: number };
+  | { type: 'added' | 'removed'; file: string; at: number }
+  /** The origin now serves another version: the old bytes were dropped; these are the new validators. */
+  | { type: 'changed'; file: string; size: number; etag: string | null; lastModified: string | null; at: number };
 
 /** JSON-RPC error codes; -32000 is the agent refusing or failing, with `data.errno`. */
 export const RpcError = {

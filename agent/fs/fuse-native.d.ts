@@ -36,7 +36,13 @@ declare module 'fuse-native' {
     statfs?(path: string, cb: (err: number, statfs?: Statfs) => void): void;
     access?(path: string, mode: number, cb: Cb): void;
     /** `keepCache`: the kernel keeps the file's page cache from earlier opens (FOPEN_KEEP_CACHE). */
-    open?(path: string, flags: number, cb: (err: number, fd?: number, keepCache?: boolean) => void, pid?: number): void;
+    /**
+     * `fast`: a descriptor of the file's bytes and a state block (agent/store/fast-read-gate.ts)
+     * for reads the FUSE thread answers itself while the state says the file is whole.
+     */
+    open?(
+      path: string, flags: number, cb: (err: number, fd?: number, keepCache?: boolean, fast?: { fd: number; state: Buffer }) => void, pid?: number
+    ): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void, pid?: number): void;
     release?(path: string, fd: number, cb: Cb): void;
     [op: string]: unknown;

@@ -5,6 +5,7 @@ import type { TempFileStore } from '../store/temp-file-store';
 import { BLOCK_BYTES } from '../store/range-set';
 import { EBADF, EISDIR, ENOENT, ENOTDIR, EROFS, errnoOf, READ_FAILED } from './errno';
 import { ReadAhead } from './read-ahead';
+import type { ServedCounter } from './served-counter';
 
 /** An open file: the store it reads, and how it reads (for read-ahead). */
 interface Handle {
@@ -20,7 +21,7 @@ export interface FsBackend {
   /** Called when a handle of the store closes. */
   releaseStore (store: TempFileStore): void;
   /** Counts reads the kernel's page cache did not answer; the agent shows them in its status. */
-  readonly served: { reads: number; bytes: number };
+  readonly served: ServedCounter;
 }
 
 /**
@@ -121,12 +122,13 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       backend.openStore(found.entry).then(store => {
         const fh = nextHandle++;
         handles.set(fh, { store, readAhead: new ReadAhead() });
+        served.opened(store.fastReads);
         // The entry as it is now: opening may have found that the origin changed.
         const { name } = found.entry;
         const version = contentVersion(catalogue.get(name) ?? found.entry);
         const before = openedVersion.get(name);
         openedVersion.set(name, version);
-        cb(0, fh, before === undefined || before === version);
+        cb(0, fh, before === undefined || before === version, store.fastReadHandle() ?? undefined);
       }, err => cb(errnoOf(err)));
     },
 
@@ -135,8 +137,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       if (handle === undefined) return cb(EBADF);
       handle.store.read(buf, len, pos, (err, bytes) => {
         if (err !== null) return cb(READ_FAILED);
-        served.reads++;
-        served.bytes += bytes;
+        served.countRead(bytes);
         cb(bytes);
       }, handle.readAhead.after(pos, len), pid ?? null);
     },
@@ -144,7 +145,10 @@ export function createFuseOps (backend: FsBackend): FuseOps {
     release (_path, fh, cb) {
       const handle = handles.get(fh);
       handles.delete(fh);
-      if (handle !== undefined) backend.releaseStore(handle.store);
+      if (handle !== undefined) {
+        served.released(handle.store.fastReads);
+        backend.releaseStore(handle.store);
+      }
       cb(0);
     },
 

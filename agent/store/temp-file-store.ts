@@ -5,6 +5,7 @@ import type { CommitSource } from '../state/range-committer';
 import type { DownloadSlots } from './download-slots';
 import { DownloadScheduler, type DownloadKind, type ScheduledDownload } from './download-scheduler';
 import { Downloader, type DownloadTarget } from './downloader';
+import { FastReadGate } from './fast-read-gate';
 import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
 import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
@@ -76,6 +77,8 @@ export interface StoreObserver {
  */
 export class TempFileStore implements DownloadTarget, CommitSource {
   readonly source: StoreSource;
+  /** Open while the whole file is on disk: its reads are then answered without JavaScript. */
+  readonly fastReads = new FastReadGate();
   readonly size: number;
   readonly #file: TempFile;
   readonly #opts: StoreOptions;
@@ -108,6 +111,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#file = file;
     this.#opts = opts;
     if (present.bytes === this.size) this.#state = 'complete';
+    if (present.bytes === this.size && this.size > 0) this.fastReads.open();
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
@@ -159,6 +163,11 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   get id (): string { return this.source.id; }
+  /** What an open hands the FUSE thread for its own reads; null once the store is closing. */
+  fastReadHandle (): { fd: number; state: Buffer } | null {
+    return this.#closing === null ? { fd: this.#file.fd, state: this.fastReads.state } : null;
+  }
+
   /** Disk the present bytes take, in whole blocks. */
   get blockBytes (): number { return this.#present.blockBytes; }
 
@@ -187,9 +196,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /**
    * The FUSE read path: answers from disk when [pos, pos+len) is present, otherwise waits for
    * it (bounded by the deadlines) and then reads straight into `buf`. `buf` is never touched
-   * after `cb` has been called.
+   * after `cb` has been called. `pid`: the process that reads, shown in the list of waiters
+   * (null when unknown).
    */
-  /** `pid`: the process that reads, shown in the list of waiters (null when unknown). */
   read (buf: Buffer, len: number, pos: number, cb: ReadCallback, readAheadEnd = 0, pid: number | null = null): void {
     if (this.#closing !== null) return cb(this.#closedError(), 0);
     if (pos >= this.size || len <= 0) return cb(null, 0);
@@ -246,6 +255,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   async #close (reason: string): Promise<void> {
     this.#scheduler.close();
     this.#waiters.rejectAll(new FsError('EIO', reason));
+    await this.fastReads.close();
     await this.#file.idle();
     await this.#discarding;
     await this.#opts.observer?.beforeClose?.(this);
@@ -268,6 +278,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
 
   async #discard (reason: string): Promise<void> {
     this.#waiters.rejectAll(new FsError('EIO', reason));
+    await this.fastReads.close(); // before a byte goes: no read past JavaScript may see it go
     await this.#file.idle();
     this.#generation++;
     this.#present.clear();
@@ -278,14 +289,15 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#state !== 'cancelled' && this.#state !== 'error') this.#setState(this.size === 0 ? 'complete' : 'idle', null);
   }
 
-  /**
-   * Snapshots the present ranges, syncs the file, then saves the snapshot in the same turn:
-   * the database learns of bytes only once they are durable, and never of dropped ones.
-   */
+  /** The present ranges, for a commit without a sync; null once the file is closed. */
   snapshot (): Array<[number, number]> | null {
     return this.#file.closed ? null : this.#present.toArray();
   }
 
+  /**
+   * Snapshots the present ranges, syncs the file, then saves the snapshot in the same turn:
+   * the database learns of bytes only once they are durable, and never of dropped ones.
+   */
   async syncAndSave (save: (ranges: Array<[number, number]>) => void): Promise<void> {
     if (this.#file.closed) return;
     const generation = this.#generation;
@@ -308,6 +320,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     await this.#writeWithinQuota(chunks, pos, length, signal);
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
+    if (merged.start === 0 && merged.end === this.size && this.#discarding === null && this.#closing === null) this.fastReads.open();
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();

@@ -53,6 +53,9 @@ export class TempFile {
 
   get closed (): boolean { return this.#closed; }
 
+  /** The descriptor, for the FUSE thread's own reads (it duplicates it; see FastReadGate). */
+  get fd (): number { return this.#fd; }
+
   /** Reads exactly `length` bytes at `pos` into `buf`; callback style, as the FUSE read path is hot. */
   read (buf: Buffer, pos: number, length: number, cb: (err: FsError | null, bytes: number) => void): void {
     this.#inFlight++;

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { AgentStatus } from '../../agent/control/protocol';
+import { useOriginAndAgent } from '../helpers/fixtures';
+import { fsctl, hashFile, run } from '../helpers/agent';
+import { waitForDetails, waitForFile } from '../helpers/wait';
+import { generateContent, sha256 } from '../../tools/test-origin';
+
+const MiB = 1024 * 1024;
+const BLOCK = 4096;
+
+// Reads of a file whole on disk are answered by the FUSE thread itself (docs/FUSE-BINDING.md):
+// O_DIRECT reads bypass the page cache, so each one reaches the mount.
+describe('reads of a file whole on disk', () => {
+  const fx = useOriginAndAgent();
+  const served = async (): Promise<AgentStatus['served']> => (await fx.agent.rpc<AgentStatus>('agent.status')).served;
+  const directRead = async (name: string, block: number): Promise<Buffer> => {
+    const r = await run('dd', [`if=${fx.agent.path(name)}`, `bs=${BLOCK}`, `skip=${block}`, 'count=1', 'iflag=direct', 'status=none']);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+
+  it('are byte-exact with O_DIRECT at random offsets, and counted as served', async () => {
+    const size = 16 * MiB + 1000; // a short last block too
+    const content = fx.origin.add('whole.bin', size);
+    await fx.agent.add(fx.origin.url('whole.bin'));
+    assert.equal(await hashFile(fx.agent.path('whole.bin')), sha256(content));
+    await waitForFile(fx.agent, 'whole.bin', f => f.state === 'complete');
+    const before = await served();
+    const blocks = [Math.floor(size / BLOCK), ...Array.from({ length: 40 }, () => Math.floor(Math.random() * (size / BLOCK)))];
+    for (const b of blocks) {
+      const got = await directRead('whole.bin', b);
+      assert.ok(got.equals(content.subarray(b * BLOCK, b * BLOCK + BLOCK)), `block ${b}`);
+    }
+    const after = await served();
+    assert.ok(after.reads - before.reads >= blocks.length, `${after.reads - before.reads} reads counted for ${blocks.length}`);
+    assert.equal(after.bytes - before.bytes, (blocks.length - 1) * BLOCK + (size % BLOCK));
+  });
+
+  it('never answer with bytes the agent dropped: after a new version at the origin, reads see only the new one', async () => {
+    const size = 8 * MiB;
+    const v1 = fx.origin.add('versions.bin', size);
+    await fx.agent.add(fx.origin.url('versions.bin'));
+    assert.equal(await hashFile(fx.agent.path('versions.bin')), sha256(v1));
+    await waitForFile(fx.agent, 'versions.bin', f => f.state === 'complete');
+    assert.ok((await directRead('versions.bin', 5)).equals(v1.subarray(5 * BLOCK, 6 * BLOCK)));
+
+    const v2 = fx.origin.add('versions.bin', generateContent('versions.bin, version 2', size));
+    assert.equal((await fsctl(fx.agent, ['evict', 'versions.bin'])).code, 0);
+    // A read of bytes no longer on disk makes the agent ask the origin, which answers with the new version.
+    const newEtag = `"${sha256(v2).slice(0, 16)}"`;
+    const first = await run('dd', [`if=${fx.agent.path('versions.bin')}`, `bs=${BLOCK}`, 'skip=7', 'count=1', 'iflag=direct', 'status=none']);
+    assert.ok(!first.stdout.equals(v1.subarray(7 * BLOCK, 8 * BLOCK)), 'no dropped byte is read');
+    await waitForDetails(fx.agent, 'versions.bin', f => f.origin.etag === newEtag); // woken by the `changed` event
+    assert.equal(await hashFile(fx.agent.path('versions.bin'), { timeoutMs: 60_000 }), sha256(v2));
+    await waitForFile(fx.agent, 'versions.bin', f => f.state === 'complete');
+    for (const b of [0, 5, 1000, 2047]) {
+      assert.ok((await directRead('versions.bin', b)).equals(v2.subarray(b * BLOCK, b * BLOCK + BLOCK)), `block ${b} is version 2's`);
+    }
+  });
+});
