@@ -47,7 +47,8 @@ export function sha256 (buf: Buffer): string {
 /**
  * The project's own HTTP origin on 127.0.0.1, used by the tests, the benchmark and the demo:
  * serves generated files with Range, ETag and Last-Modified, counts the bytes it sends, and
- * injects faults per file (throttle, stall, drop, no Range, 5xx, refused HEAD).
+ * injects faults per file (throttle, stall, drop, no Range, 5xx, refused HEAD). `/` is an
+ * index page of the top-level files.
  */
 export class TestOrigin {
   readonly #server: http.Server;
@@ -127,6 +128,7 @@ export class TestOrigin {
     const file = this.#files.get(name);
     const range = req.headers.range ?? null;
     this.requests.push({ file: name, method: req.method ?? '', range, ifRange: (req.headers['if-range'] as string | undefined) ?? null });
+    if (file === undefined && name === '') { this.#index(res); return; }
     if (file === undefined) { res.writeHead(404).end(); return; }
     const f = file.faults;
     if (req.method === 'HEAD' && f.refuseHead) { res.writeHead(405).end(); return; }
@@ -177,6 +179,14 @@ export class TestOrigin {
     } finally {
       uncount();
     }
+  }
+
+  /** The root's index page, as a plain autoindex lists it: what rclone's http remote reads. */
+  #index (res: http.ServerResponse): void {
+    const links = [...this.#files.keys()].filter(n => !n.includes('/')).sort()
+      .map(n => `<a href="${encodeURIComponent(n)}">${n.replace(/[<>&"]/g, c => `&#${c.charCodeAt(0)};`)}</a>`);
+    const page = `<html><body><pre>\n${links.join('\n')}\n</pre></body></html>\n`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
   }
 
   async #send (name: string, file: ServedFile, res: http.ServerResponse, start: number, end: number): Promise<void> {

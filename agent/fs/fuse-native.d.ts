@@ -28,6 +28,7 @@ declare module 'fuse-native' {
     flag: number;
     namemax: number;
   }
+  type OpenCallback = (err: number, fd?: number, keepCache?: boolean, fast?: { fd: number; state: Buffer }) => void;
   export interface FuseOps {
     init?(cb: Cb): void;
     getattr?(path: string, cb: (err: number, stat?: Stat) => void): void;
@@ -40,9 +41,7 @@ declare module 'fuse-native' {
      * `fast`: a descriptor of the file's bytes and a state block (agent/store/fast-read-gate.ts)
      * for reads the FUSE thread answers itself while the state says the file is whole.
      */
-    open?(
-      path: string, flags: number, cb: (err: number, fd?: number, keepCache?: boolean, fast?: { fd: number; state: Buffer }) => void, pid?: number
-    ): void;
+    open?(path: string, flags: number, cb: OpenCallback, pid?: number): void;
     read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void, pid?: number): void;
     release?(path: string, fd: number, cb: Cb): void;
     [op: string]: unknown;

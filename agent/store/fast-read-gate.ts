@@ -13,8 +13,6 @@ export class FastReadGate {
   readonly #flags = new Int32Array(this.state.buffer, this.state.byteOffset, 2);
   readonly #counts = new BigInt64Array(this.state.buffer, this.state.byteOffset + 8, 2);
 
-  get isOpen (): boolean { return Atomics.load(this.#flags, 0) === 1; }
-
   open (): void { Atomics.store(this.#flags, 0, 1); }
 
   /** Closes the gate and resolves once no read that got past it is still reading. */

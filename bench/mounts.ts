@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AgentProcess, run } from '../test/helpers/agent';
+import type { TestOrigin } from '../tools/test-origin';
+
+/** A mounted system under test: where its files are, and the process that serves them. */
+export interface Mounted {
+  path (name: string): string;
+  readonly mount: string;
+  readonly pid: number;
+}
+
+export type SystemName = 'fusestream' | 'rclone';
+
+/**
+ * Mounts one system cold (a fresh mount and cache) over the origin's files, runs `fn`, and
+ * unmounts whatever happened. fusestream gets `files` added; rclone lists the origin's index.
+ */
+export async function withSystem<T> (
+  system: SystemName, origin: TestOrigin, files: string[], fn: (m: Mounted) => Promise<T>
+): Promise<T> {
+  return system === 'fusestream' ? withFusestream(origin, files, fn) : withRclone(origin, fn);
+}
+
+async function withFusestream<T> (origin: TestOrigin, files: string[], fn: (m: Mounted) => Promise<T>): Promise<T> {
+  const agent = await AgentProcess.start();
+  try {
+    for (const f of files) await agent.add(origin.url(f));
+    return await fn({ path: n => agent.path(n), mount: agent.mount, pid: agent.proc.pid! });
+  } finally {
+    await agent.cleanup();
+  }
+}
+
+/** Why rclone cannot be measured here, or null when it can. */
+export async function rcloneMissing (): Promise<string | null> {
+  const r = await run('sh', ['-c', 'command -v rclone']);
+  return r.code === 0 ? null : 'rclone is not installed (apt-get install rclone)';
+}
+
+/** `rclone mount` of the origin's index as an http remote, `--vfs-cache-mode full`, otherwise its defaults. */
+async function withRclone<T> (origin: TestOrigin, fn: (m: Mounted) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-rclone-'));
+  const mount = path.join(dir, 'mnt');
+  await fs.mkdir(mount);
+  const proc: ChildProcess = spawn('rclone', [
+    'mount', ':http:', mount, '--http-url', `http://127.0.0.1:${origin.port}/`,
+    '--vfs-cache-mode', 'full', '--cache-dir', path.join(dir, 'cache'), '--read-only',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  try {
+    // rclone says nothing when its mount is up: watch the mount table (a benchmark, not a test).
+    const deadline = Date.now() + 20_000;
+    while (!(await fs.readFile('/proc/self/mounts', 'utf8')).includes(` ${mount} `)) {
+      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`rclone mount did not come up: ${stderr}`);
+      await new Promise(resolve => setTimeout(resolve, 50));
+    }
+    return await fn({ path: n => path.join(mount, n), mount, pid: proc.pid! });
+  } finally {
+    await run('fusermount', ['-uz', mount]);
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await once(proc, 'exit');
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export async function cpuSeconds (pid: number): Promise<number> {
+  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+export async function rssKiB (pid: number): Promise<number> {
+  const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
