@@ -19,6 +19,18 @@ import type { DownloadSlots, SlotHolder } from './download-slots';
  *    extends a download or starts one in unclaimed space.
  *  - Files up to `fillMaxBytes`, or any file asked for whole, are filled hole by hole.
  *
+ * Several connections for a sequential reader (#ramp, #fillAhead):
+ *  - A read waiting on the download in front of it means the reader takes bytes faster than
+ *    they come. Then, at most once a second, the scheduler compares the rate the file got
+ *    over the last second with the second before: a connection it added stays if it brought
+ *    at least RAMP_SHARE of what each one brought before (and another may be added next
+ *    time, up to `maxPerFile`); otherwise it is given back (no new one for RAMP_HOLD_MS),
+ *    since the origin or the link, not the connection, was the limit.
+ *  - Each extra connection is a fill over its own claim ahead of the reader: the last
+ *    download ahead of it gives up its claim from one chunk (CHUNK_SECONDS of a connection's
+ *    rate, at least CHUNK_MIN_BYTES) past where it stands, so bytes still arrive in order for
+ *    the reader, and no byte twice. They may run one chunk each past the reader's window.
+ *
  * Connections:
  *  - `DownloadSlots` caps them across files; this class caps them per file. At either cap a
  *    demand download stops one that can give way: a fill, or a demand download whose reads
@@ -39,6 +51,18 @@ const REACH_MIN_BYTES = 4 * 1024 * 1024;
 /** ...or as far as that download gets in this long at the file's current rate, if that is further. */
 const REACH_SECONDS = 1;
 
+const MiB = 1024 * 1024;
+/** The rate comparisons that add or give back a reader's extra connections are this far apart. */
+const RAMP_MS = 1000;
+/** An added connection stays if it brought at least this share of what each one brought before it. */
+const RAMP_SHARE = 0.5;
+/** After one was given back, no connection is added for this long. */
+const RAMP_HOLD_MS = 10_000;
+/** Each extra connection claims this much of one connection's transfer ahead... */
+const CHUNK_SECONDS = 2;
+/** ...and at least this much. */
+const CHUNK_MIN_BYTES = 8 * MiB;
+
 /** Serving a read a program waits on, or filling ahead / in the background. */
 export type DownloadKind = 'demand' | 'fill';
 
@@ -51,6 +75,8 @@ export interface ScheduledFile {
   waitingReads (): Iterable<{ readonly offset: number; readonly end: number }>;
   /** Download rate over the last few seconds. */
   readonly bytesPerSecond: number;
+  /** Bytes present in all. */
+  readonly presentBytes: number;
   /** Monotonic time of the file's last byte (or of its first download's start). */
   readonly lastProgressAt: number;
 }
@@ -99,6 +125,8 @@ export interface SchedulerOptions {
   /** Makes (does not start) a download over [from, limit) that runs no further than `allowedEnd` for now. */
   createDownload (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload;
   events: SchedulerEvents;
+  /** Monotonic milliseconds (performance.now unless a test gives a clock). */
+  now?: () => number;
 }
 
 export class DownloadScheduler {
@@ -121,11 +149,22 @@ export class DownloadScheduler {
   #held: Promise<void> | null = null;
   /** The most connections this file ever used at once (stopping ones included). */
   peak = 0;
+  /** Connections a sequential reader may have in front of it, learned by #ramp. */
+  #parallel = 1;
+  /** The last rate comparison: when, the bytes present then, the rate before it, whether it added a connection. */
+  readonly #rampState = { at: -Infinity, present: 0, rate: 0, added: false, holdUntil: -Infinity };
+  /** Where the sequential reader that has extra connections last stood, and its window. */
+  #sequential: { from: number; bound: number } | null = null;
+  readonly #now: () => number;
 
   constructor (file: ScheduledFile, opts: SchedulerOptions) {
     this.#file = file;
     this.#opts = opts;
+    this.#now = opts.now ?? (() => performance.now());
   }
+
+  /** Connections a sequential reader may have in front of it now. */
+  get parallel (): number { return this.#parallel; }
 
   get active (): number { return this.#downloads.size; }
 
@@ -223,6 +262,62 @@ export class DownloadScheduler {
       }
     }
     holder.allowUpTo(bound);
+    if (kind === 'demand') this.#ramp();
+    this.#fillAhead(holder, bound);
+  }
+
+  /** A read waits on the download in front of it: learn how many connections pay (see the note above). */
+  #ramp (): void {
+    if (!this.#opts.acceptRanges) return;
+    const now = this.#now();
+    const r = this.#rampState;
+    if (now - r.at < RAMP_MS) return;
+    const present = this.#file.presentBytes;
+    const rate = r.at === -Infinity ? 0 : (present - r.present) / ((now - r.at) / 1000);
+    // A comparison needs a full second behind it at the same number of connections.
+    const measured = now - r.at < 2 * RAMP_MS;
+    if (measured && r.added && rate < r.rate * (1 + RAMP_SHARE / (this.#parallel - 1))) {
+      this.#parallel = Math.max(1, this.#parallel - 1);
+      r.holdUntil = now + RAMP_HOLD_MS;
+      r.added = false;
+    } else if (measured && this.#parallel < this.#opts.maxPerFile && now >= r.holdUntil) {
+      this.#parallel++;
+      r.added = true;
+    } else {
+      r.added = false;
+    }
+    Object.assign(r, { at: now, present, rate });
+  }
+
+  /**
+   * Keeps `#parallel` downloads in front of a sequential reader whose next missing byte
+   * `front` holds, each a chunk ahead of the last; they run on past the reader's window, as
+   * far as the chunks they hold. Also run when a download ends, so the chain stays full
+   * while the reader reads what is already there.
+   */
+  #fillAhead (front: ScheduledDownload, bound: number): void {
+    if (this.#parallel === 1 || !this.#downloads.has(front)) return; // it may have ended as its bound moved
+    const perConnection = this.#file.bytesPerSecond / Math.max(1, this.#downloads.size);
+    // Whole MiB: claims are byte offsets in Range headers.
+    const chunk = Math.max(CHUNK_MIN_BYTES, Math.floor(perConnection * CHUNK_SECONDS / MiB) * MiB);
+    const reach = Math.max(bound, front.position + this.#parallel * chunk);
+    this.#sequential = { from: front.position, bound };
+    const ahead = [...this.#downloads].filter(d => d.position >= front.position && d.position < reach);
+    ahead.sort((a, b) => a.position - b.position);
+    for (const d of ahead) d.allowUpTo(reach);
+    while (ahead.length < this.#parallel) {
+      const last = ahead[ahead.length - 1];
+      const at = last.position + chunk;
+      // Too little left to be worth a connection, or none to be had: what runs is what there is.
+      const helper = at + CHUNK_MIN_BYTES <= Math.min(last.limit, reach) ? this.#spawn('fill', at, last.limit, reach) : null;
+      if (helper === null) {
+        if (this.#rampState.added && ahead.length < this.#parallel) this.#rampState.added = false;
+        this.#parallel = Math.max(1, ahead.length);
+        return;
+      }
+      last.setLimit(at);
+      ahead.push(helper);
+    }
   }
 
   /** A read this far past where `holder` stands is better served by a connection of its own. */
@@ -330,6 +425,11 @@ export class DownloadScheduler {
       if (missing >= 0) this.#cover(missing, w.end, 'demand');
     }
     if (this.#fillAll) this.#fillNextHole();
+    if (this.#parallel > 1 && this.#sequential !== null) {
+      const next = this.#file.firstMissing(this.#sequential.from, this.#file.size);
+      const front = next >= 0 ? this.claimant(next) : undefined;
+      if (front !== undefined) this.#fillAhead(front, this.#sequential.bound);
+    }
     if (this.#downloads.size === 0) this.#opts.events.idle();
   };
 }

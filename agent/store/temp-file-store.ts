@@ -130,6 +130,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       firstMissing: (from, to) => this.#present.firstMissing(from, to),
       waitingReads: () => this.#waiters.pending(),
       get bytesPerSecond () { return rate.bytesPerSecond; },
+      get presentBytes () { return present.bytes; },
       get lastProgressAt () { return lastProgressAt(); },
     }, {
       slots: opts.slots,

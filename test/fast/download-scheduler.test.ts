@@ -195,3 +195,70 @@ describe('DownloadScheduler', () => {
     assert.equal(r.outcome, 'ok');
   });
 });
+
+describe('DownloadScheduler: a sequential reader faster than one connection', () => {
+  const MB = 1_000_000;
+
+  /** A reader that always waits at the front of the file, and a clock moved a second at a time. */
+  function reader (maxPerFile = 4): { h: SchedulerHarness; second: (bytesPerConnection: number) => Promise<void> } {
+    let now = 0;
+    const h = new SchedulerHarness(4096 * MiB, { now: () => now, maxPerFile });
+    const waitAtFront = (): void => {
+      const front = h.present.firstMissing(0, h.size);
+      h.read(front, 128 * 1024, front + 64 * MiB);
+    };
+    waitAtFront();
+    return {
+      h,
+      second: async bytesPerConnection => {
+        now += 1000;
+        let total = 0;
+        for (const d of h.running) total += d.receive(bytesPerConnection);
+        h.bytesPerSecond = total;
+        await settle(); // downloads that finished their chunk have ended
+        waitAtFront();
+      },
+    };
+  }
+
+  it('adds connections, each over its own claim ahead of the reader, while each one raises the rate', async () => {
+    const { h, second } = reader();
+    await second(50 * MB); // the reader waits at the front: the clock starts
+    assert.equal(h.running.length, 1);
+    await second(50 * MB); // a second at one connection: the baseline
+    assert.equal(h.running.length, 2, 'a second connection');
+    await second(50 * MB); // 100 MB/s against 50: keep it, add another
+    assert.equal(h.running.length, 3);
+    await second(50 * MB);
+    assert.equal(h.running.length, 4, 'up to the per-file cap');
+    await second(50 * MB);
+    assert.equal(h.running.length, 4);
+    const claims = h.claims();
+    for (let i = 1; i < claims.length; i++) assert.ok(claims[i - 1][1] <= claims[i][0], `claims do not overlap: ${JSON.stringify(claims)}`);
+    assert.equal(h.fetchedTwice, 0, 'the origin sent no byte twice');
+    assert.ok(h.running.every(d => d.allowedEnd >= h.present.firstMissing(0, h.size) + 64 * MiB), 'all run on past the reader\'s window');
+  });
+
+  it('gives a connection back when adding it did not raise the rate (the origin or the link is the limit)', async () => {
+    const { h, second } = reader();
+    await second(50 * MB);
+    await second(50 * MB);
+    assert.equal(h.running.length, 2);
+    await second(25 * MB); // two connections, 50 MB/s in all: no gain
+    assert.equal(h.scheduler.parallel, 1, 'given back');
+    for (let i = 0; i < 5; i++) await second(25 * MB);
+    assert.equal(h.scheduler.parallel, 1, 'and not tried again at once');
+    assert.equal(h.fetchedTwice, 0);
+  });
+
+  it('never adds one when the origin ignores Range', () => {
+    let now = 0;
+    const h = new SchedulerHarness(1024 * MiB, { now: () => now, acceptRanges: false });
+    for (let i = 0; i < 4; i++) {
+      h.read(h.present.firstMissing(0, h.size), 128 * 1024, 64 * MiB);
+      now += 1000;
+      for (const d of h.running) d.receive(MiB);
+    }
+    assert.equal(h.downloads.length, 1);
+  });
+});

@@ -107,6 +107,8 @@ export interface HarnessOptions {
   fillMaxBytes?: number;
   acceptRanges?: boolean;
   bytesPerSecond?: number;
+  /** The scheduler's clock (ms); performance.now by default. */
+  now?: () => number;
 }
 
 /**
@@ -138,6 +140,7 @@ export class SchedulerHarness implements ScheduledFile {
       maxPerFile: opts.maxPerFile ?? 4,
       fillMaxBytes: opts.fillMaxBytes ?? 0,
       acceptRanges: opts.acceptRanges ?? true,
+      now: opts.now,
       createDownload: (kind, from, limit, allowedEnd) => {
         const d = new FakeDownload(this, kind, from, limit, allowedEnd);
         this.downloads.push(d);
@@ -153,6 +156,7 @@ export class SchedulerHarness implements ScheduledFile {
   }
 
   firstMissing (from: number, to: number): number { return this.present.firstMissing(from, to); }
+  get presentBytes (): number { return this.present.bytes; }
   waitingReads (): Read[] { return this.reads.filter(r => r.outcome === null); }
 
   /** Running downloads (not ended, not stopped). */
