@@ -8,7 +8,9 @@ import { nameFromUrl, parseUrl, validateName } from './catalogue/names';
 import { describeConfig, mountPlanInput, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
-import type { AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, WaiterSummary } from './control/protocol';
+import type {
+  AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, WaiterSummary,
+} from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
@@ -22,6 +24,7 @@ import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
 import { displayUrl, OriginChangedError, sameVersion, type OriginInfo } from './origin/origin-info';
 import { probeOrigin } from './origin/probe';
+import { urlExpiresAt } from './origin/url-expiry';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots } from './store/download-slots';
@@ -212,7 +215,11 @@ export class Agent implements FsBackend, ControlTarget {
     const mtimeMs = mtimeOf(now, Date.now());
     this.catalogue.replace({ ...current, origin: now, mtimeMs });
     this.#db.replaceOrigin(entry.id, now, mtimeMs);
-    this.#events.publish({ type: 'changed', file: name, size: now.size, etag: now.etag, lastModified: now.lastModified, at: Date.now() });
+    this.#publishChanged(name, now);
+  }
+
+  #publishChanged (file: string, now: OriginInfo): void {
+    this.#events.publish({ type: 'changed', file, size: now.size, etag: now.etag, lastModified: now.lastModified, at: Date.now() });
   }
 
   // FsBackend: what the FUSE operations call.
@@ -345,6 +352,32 @@ export class Agent implements FsBackend, ControlTarget {
     return this.#summary(entry);
   }
 
+  /**
+   * A new URL for a file (a link that expired, say). The new URL is asked for the file's
+   * version first: the same version keeps every byte on disk; another drops them, as a
+   * changed origin does. Nothing changes if the new URL does not answer.
+   */
+  async setUrl (params: SetUrlParams): Promise<SetUrlResult> {
+    const entry = this.#resolve(params.file);
+    const url = parseUrl(params.url);
+    const headers = params.headers ?? entry.headers;
+    const now = await probeOrigin(this.#dispatcher, url.href, headers);
+    const keptBytes = sameVersion(entry.origin, now);
+    if (!keptBytes) await this.#pool.drop(entry.id, 'the file changed at the origin');
+    const current = this.catalogue.get(entry.name);
+    if (current === undefined || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
+    const mtimeMs = keptBytes ? current.mtimeMs : mtimeOf(now, Date.now());
+    this.catalogue.replace({ ...current, url: url.href, headers, origin: keptBytes ? current.origin : now, mtimeMs });
+    this.#db.replaceSource(entry.id, url.href, headers);
+    if (!keptBytes) {
+      this.#db.replaceOrigin(entry.id, now, mtimeMs);
+      this.#publishChanged(entry.name, now);
+    }
+    this.#pool.get(entry.id)?.setUrl(url.href, headers);
+    this.log.info({ file: entry.name, url: displayUrl(url.href), keptBytes }, 'new URL');
+    return { file: this.#summary(this.catalogue.get(entry.name) ?? entry), keptBytes };
+  }
+
   /** Downloads the whole file now, with no reader attached. */
   async prefetch (file: string): Promise<FileSummary> {
     const entry = this.#resolve(file);
@@ -442,6 +475,7 @@ export class Agent implements FsBackend, ControlTarget {
       waiters: store?.waiterCount ?? 0,
       pinned: this.#pool.isPinned(entry.id),
       lastError: store?.lastError?.message ?? null,
+      urlExpiresAt: urlExpiresAt(entry.url),
     };
   }
 

@@ -4,7 +4,7 @@
  */
 export type Errno =
   | 'EIO' | 'ETIMEDOUT' | 'ECANCELED' | 'ENOENT' | 'EEXIST' | 'EISDIR' | 'ENOTDIR'
-  | 'EROFS' | 'EINVAL' | 'ENAMETOOLONG' | 'ENOSPC' | 'EBADF' | 'ESHUTDOWN' | 'EBUSY';
+  | 'EROFS' | 'EINVAL' | 'ENAMETOOLONG' | 'ENOSPC' | 'EBADF' | 'ESHUTDOWN' | 'EBUSY' | 'EACCES';
 
 export class FsError extends Error {
   override readonly name = 'FsError';

@@ -5,7 +5,7 @@ import Table from 'cli-table3';
 import { defaultPaths } from '../agent/paths';
 import {
   Methods, Notifications,
-  type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type WaiterSummary,
+  type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type SetUrlResult, type WaiterSummary,
 } from '../agent/control/protocol';
 import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
 import { logDir } from '../agent/log';
@@ -92,22 +92,50 @@ function fileCommand (name: string, description: string, method: string, say: (f
     }));
 }
 
+/** -H values as a header object, or a usage error naming the bad one. */
+function parseHeaders (raw: string[], json: boolean): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const h of raw) {
+    const i = h.indexOf(':');
+    if (i <= 0) fail(EXIT.usage, `header "${h}" is not of the form "Name: value"`, json);
+    headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+  }
+  return headers;
+}
+
+/** When a signed URL stops working, as `fsctl info` shows it. */
+function expiryText (at: number | null): string {
+  if (at === null) return '- (the URL does not say)';
+  const left = at - Date.now();
+  const when = left > 0 ? `in ${duration(left)}` : `${duration(-left)} ago: give a new one with fsctl set-url`;
+  return `${new Date(at).toISOString()} (${when})`;
+}
+
 program.command('add')
   .description('add a remote file to the mount')
   .argument('<url>', 'http(s) URL of the file')
   .option('--name <name>', 'path inside the mount (may contain "/" for folders); default: the URL\'s last segment')
   .option('-H, --header <header...>', 'request header the origin needs, as "Name: value" (repeatable)')
   .action((url: string, opts: { name?: string; header?: string[] }) => withAgent(async (client, json) => {
-    const headers: Record<string, string> = {};
-    for (const h of opts.header ?? []) {
-      const i = h.indexOf(':');
-      if (i <= 0) fail(EXIT.usage, `header "${h}" is not of the form "Name: value"`, json);
-      headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
-    }
+    const headers = parseHeaders(opts.header ?? [], json);
     const params = { url, ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.header ? { headers } : {}) };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
     process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount for this URL)\n`);
+  }));
+
+program.command('set-url')
+  .description('give a file a new URL (a link that expired, say); bytes on disk stay if the new URL serves the same version')
+  .argument('<file>', 'name in the mount, or a path inside the mount')
+  .argument('<url>', 'the new http(s) URL')
+  .option('-H, --header <header...>', 'replace the file\'s request headers, as "Name: value" (repeatable); without -H they stay')
+  .action((file: string, url: string, opts: { header?: string[] }) => withAgent(async (client, json) => {
+    const params = { file: await fileArg(client, file), url, ...(opts.header ? { headers: parseHeaders(opts.header, json) } : {}) };
+    const res = await client.call<SetUrlResult>(Methods.setUrl, params);
+    if (json) return printJson(res);
+    process.stdout.write(res.keptBytes
+      ? `${res.file.name}: new URL; the same version, so its ${bytes(res.file.presentBytes)} on disk were kept\n`
+      : `${res.file.name}: new URL; it serves another version, so the bytes on disk were dropped\n`);
   }));
 
 program.command('rm')
@@ -155,6 +183,7 @@ program.command('info')
     const rows: Array<[string, string]> = [
       ['name', f.name],
       ['url', f.url],
+      ['url expires', expiryText(f.urlExpiresAt)],
       ['size', `${bytes(f.size)} (${f.size} bytes)`],
       ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
       ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')],

@@ -1,4 +1,4 @@
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
@@ -48,13 +48,14 @@ export function sha256 (buf: Buffer): string {
  * The project's own HTTP origin on 127.0.0.1, used by the tests, the benchmark and the demo:
  * serves generated files with Range, ETag and Last-Modified, counts the bytes it sends, and
  * injects faults per file (throttle, stall, drop, no Range, 5xx, refused HEAD). `/` is an
- * index page of the top-level files.
+ * index page of the top-level files; `signedUrl` makes links that expire.
  */
 export class TestOrigin {
   readonly #server: http.Server;
   readonly #files = new Map<string, ServedFile>();
   readonly #sockets = new Set<Socket>();
   readonly #bytesSent = new Map<string, number>();
+  readonly #secret = randomBytes(32);
   /** Bodies being sent now, per file and in all, and the most there ever were at once. */
   readonly #active = new Map<string, number>();
   readonly #maxActive = new Map<string, number>();
@@ -108,6 +109,19 @@ export class TestOrigin {
     return `http://127.0.0.1:${this.port}/${name.split('/').map(encodeURIComponent).join('/')}`;
   }
 
+  /**
+   * A link signed as CloudFront signs one (`Expires=<epoch seconds>&Signature=…`): it works
+   * until then, and is refused with 403 after, as a temporary link from a web API is.
+   */
+  signedUrl (name: string, validForMs: number): string {
+    const expires = Math.ceil((Date.now() + validForMs) / 1000);
+    return `${this.url(name)}?Expires=${expires}&Signature=${this.#sign(name, expires)}`;
+  }
+
+  #sign (name: string, expires: number): string {
+    return createHmac('sha256', this.#secret).update(`${name}\n${expires}`).digest('hex');
+  }
+
   bytesSent (name: string): number { return this.#bytesSent.get(name) ?? 0; }
 
   gets (name: string): number { return this.#files.get(name)?.gets ?? 0; }
@@ -124,7 +138,13 @@ export class TestOrigin {
   }
 
   async #handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const name = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname.slice(1));
+    const requested = new URL(req.url ?? '/', 'http://x');
+    const name = decodeURIComponent(requested.pathname.slice(1));
+    const signature = requested.searchParams.get('Signature');
+    if (signature !== null) {
+      const expires = Number(requested.searchParams.get('Expires'));
+      if (signature !== this.#sign(name, expires) || Date.now() >= expires * 1000) { res.writeHead(403).end(); return; }
+    }
     const file = this.#files.get(name);
     const range = req.headers.range ?? null;
     this.requests.push({ file: name, method: req.method ?? '', range, ifRange: (req.headers['if-range'] as string | undefined) ?? null });

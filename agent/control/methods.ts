@@ -5,6 +5,7 @@ import type { Connection } from './server';
 import {
   Methods, RpcError,
   type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
+  type SetUrlParams, type SetUrlResult,
 } from './protocol';
 
 /** What the control methods need of the agent. */
@@ -17,6 +18,7 @@ export interface ControlTarget {
   getFile (file: string): FileDetails;
   cancel (file: string): Promise<FileSummary>;
   resume (file: string): Promise<FileSummary>;
+  setUrl (params: SetUrlParams): Promise<SetUrlResult>;
   prefetch (file: string): Promise<FileSummary>;
   setPinned (file: string, pinned: boolean): FileSummary;
   evict (params: EvictParams): Promise<{ freedBytes: number }>;
@@ -110,6 +112,10 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   rpc.addMethod(Methods.getFile, raw => target.getFile(file(raw)));
   rpc.addMethod(Methods.cancel, raw => target.cancel(file(raw)));
   rpc.addMethod(Methods.resume, raw => target.resume(file(raw)));
+  rpc.addMethod(Methods.setUrl, raw => {
+    const p = only(objectParams(raw), ['file', 'url', 'headers']);
+    return target.setUrl({ file: str(p, 'file'), url: str(p, 'url'), headers: optHeaders(p, 'headers') });
+  });
   rpc.addMethod(Methods.prefetch, raw => target.prefetch(file(raw)));
   rpc.addMethod(Methods.pin, raw => target.setPinned(file(raw), true));
   rpc.addMethod(Methods.unpin, raw => target.setPinned(file(raw), false));

@@ -15,6 +15,7 @@ export const Methods = {
   getFile: 'files.get',
   cancel: 'files.cancel',
   resume: 'files.resume',
+  setUrl: 'files.setUrl',
   pin: 'files.pin',
   unpin: 'files.unpin',
   prefetch: 'files.prefetch',
@@ -66,6 +67,8 @@ export interface FileSummary {
   waiters: number;
   pinned: boolean;
   lastError: string | null;
+  /** When the URL stops working, as its signature says (ms since the epoch), or null when it does not say. */
+  urlExpiresAt: number | null;
 }
 
 /** One file in detail (files.get). */
@@ -93,6 +96,20 @@ export interface AddFileParams {
   url: string;
   name?: string;
   headers?: Record<string, string>;
+}
+
+/** files.setUrl: a new URL (and, when given, new headers) for a file already in the mount. */
+export interface SetUrlParams {
+  file: string;
+  url: string;
+  /** Replace the file's headers; when absent, they stay as they are. */
+  headers?: Record<string, string>;
+}
+
+export interface SetUrlResult {
+  file: FileSummary;
+  /** True when the new URL serves the same version, so the bytes on disk were kept. */
+  keptBytes: boolean;
 }
 
 export interface AddFileResult {

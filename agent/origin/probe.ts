@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from './http-client';
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
+import { refusalError } from './url-expiry';
 
 /**
  * Asks an origin for a file's size, validators and Range support: HEAD first; a one-byte
@@ -22,7 +23,7 @@ export async function probeOrigin (
   }
   const headOk = head.statusCode >= 200 && head.statusCode < 300;
   if (!headOk && head.statusCode !== 405 && head.statusCode !== 501 && head.statusCode !== 403) {
-    throw new FsError('EIO', `origin answered HTTP ${head.statusCode} for ${displayUrl(url)}`);
+    throw refusalError(head.statusCode, url);
   }
   const headInfo = headOk ? fromHead(head) : null;
   if (headInfo !== null && (headInfo.acceptRanges || headInfo.size === 0)) return headInfo;
@@ -45,7 +46,7 @@ export async function probeOrigin (
     return { size, acceptRanges: false, ...validators(res) };
   }
   if (res.statusCode === 416 && headInfo !== null) return headInfo;
-  throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${displayUrl(url)}`);
+  throw refusalError(res.statusCode, url);
 }
 
 function fromHead (res: OriginResponse): OriginInfo | null {

@@ -155,6 +155,10 @@ export class StateDb {
   }
 
   /** A new version at the origin: new validators and size, and no bytes of the old one. */
+  replaceSource (id: string, url: string, headers: RequestHeaders): void {
+    this.#stmts.updateSource.run(url, JSON.stringify(headers), id);
+  }
+
   replaceOrigin (id: string, origin: OriginInfo, mtimeMs: number): void {
     this.#db.transaction(() => {
       this.#stmts.updateOrigin.run({
@@ -241,6 +245,7 @@ function prepare (db: Db): Record<string, Statement> {
       'UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, mtime_ms = @mtime_ms WHERE id = @id'
     ),
     setState: db.prepare('UPDATE files SET state = ?, last_error = ? WHERE id = ?'),
+    updateSource: db.prepare('UPDATE files SET url = ?, headers = ? WHERE id = ?'),
     setPinned: db.prepare('UPDATE files SET pinned = ? WHERE id = ?'),
     setAccess: db.prepare('UPDATE files SET last_access_at = ? WHERE id = ?'),
     deleteRanges: db.prepare('DELETE FROM ranges WHERE file_id = ?'),

@@ -26,10 +26,11 @@ import type { DownloadSlots, SlotHolder } from './download-slots';
  *    at least RAMP_SHARE of what each one brought before (and another may be added next
  *    time, up to `maxPerFile`); otherwise it is given back (no new one for RAMP_HOLD_MS),
  *    since the origin or the link, not the connection, was the limit.
- *  - Each extra connection is a fill over its own claim ahead of the reader: the last
- *    download ahead of it gives up its claim from one chunk (CHUNK_SECONDS of a connection's
- *    rate, at least CHUNK_MIN_BYTES) past where it stands, so bytes still arrive in order for
- *    the reader, and no byte twice. They may run one chunk each past the reader's window.
+ *  - Each extra connection is a fill over its own chunk ahead of the reader (CHUNK_SECONDS of
+ *    a connection's rate, at least CHUNK_MIN_BYTES), one after another, so bytes still arrive
+ *    in order for the reader, and none twice. Chunks are bounded claims, so their requests end
+ *    where they do: only the open-ended download a read started is cut, once, and the bytes
+ *    the origin had in flight past the cut are all it wastes (#fillAhead).
  *
  * Connections:
  *  - `DownloadSlots` caps them across files; this class caps them per file. At either cap a
@@ -212,6 +213,13 @@ export class DownloadScheduler {
     this.#opts.slots.poke();
   }
 
+  /** The file's URL changed: downloads running with the old one stop, and what reads wait for starts again. */
+  restart (): void {
+    if (this.#closed || this.#halted) return;
+    this.#stopAll();
+    this.#continueWork(); // at the per-file cap, the stopped ones' ends start the rest
+  }
+
   /** Cancel: stops every download; nothing starts until `start` or `resume`. */
   halt (): void {
     this.#halted = true;
@@ -263,7 +271,7 @@ export class DownloadScheduler {
     }
     holder.allowUpTo(bound);
     if (kind === 'demand') this.#ramp();
-    this.#fillAhead(holder, bound);
+    this.#fillAhead(missing, wantEnd); // the reader's own window, even when the whole file is to be filled
   }
 
   /** A read waits on the download in front of it: learn how many connections pay (see the note above). */
@@ -290,32 +298,43 @@ export class DownloadScheduler {
   }
 
   /**
-   * Keeps `#parallel` downloads in front of a sequential reader whose next missing byte
-   * `front` holds, each a chunk ahead of the last; they run on past the reader's window, as
-   * far as the chunks they hold. Also run when a download ends, so the chain stays full
-   * while the reader reads what is already there.
+   * Keeps `#parallel` downloads in front of a sequential reader whose next missing byte is at
+   * or after `from`: the one there, then one chunk after another, each its own bounded claim,
+   * so a chunk's request ends where the chunk does and no bytes the origin sent are thrown
+   * away. Only a download whose claim is longer than a chunk (the open-ended one a read
+   * started) is cut, once, a chunk ahead of where it stands. They run on past the
+   * reader's window, as far as the chunks go. Also run when a download ends, so the chain
+   * stays full while the reader reads what is already there.
    */
-  #fillAhead (front: ScheduledDownload, bound: number): void {
-    if (this.#parallel === 1 || !this.#downloads.has(front)) return; // it may have ended as its bound moved
+  #fillAhead (from: number, bound: number): void {
+    if (this.#parallel === 1) return;
+    const size = this.#file.size;
+    const start = this.#file.firstMissing(from, size);
+    if (start < 0) return;
     const perConnection = this.#file.bytesPerSecond / Math.max(1, this.#downloads.size);
     // Whole MiB: claims are byte offsets in Range headers.
     const chunk = Math.max(CHUNK_MIN_BYTES, Math.floor(perConnection * CHUNK_SECONDS / MiB) * MiB);
-    const reach = Math.max(bound, front.position + this.#parallel * chunk);
-    this.#sequential = { from: front.position, bound };
-    const ahead = [...this.#downloads].filter(d => d.position >= front.position && d.position < reach);
+    const reach = Math.max(bound, start + this.#parallel * chunk);
+    this.#sequential = { from: start, bound };
+    const ahead = [...this.#downloads].filter(d => d.limit > start && d.position < reach);
     ahead.sort((a, b) => a.position - b.position);
     for (const d of ahead) d.allowUpTo(reach);
     while (ahead.length < this.#parallel) {
-      const last = ahead[ahead.length - 1];
-      const at = last.position + chunk;
-      // Too little left to be worth a connection, or none to be had: what runs is what there is.
-      const helper = at + CHUNK_MIN_BYTES <= Math.min(last.limit, reach) ? this.#spawn('fill', at, last.limit, reach) : null;
+      const last = ahead.at(-1);
+      // A claim longer than a chunk is the open-ended one a read started: it is cut.
+      const cut = last !== undefined && last.limit - last.position > chunk + CHUNK_MIN_BYTES;
+      const at = last === undefined ? start : cut ? last.position + chunk : this.#file.firstMissing(last.limit, size);
+      if (at < 0 || at >= reach || (cut && at + CHUNK_MIN_BYTES > last.limit)) return;
+      let to = Math.min(size, at + chunk);
+      for (const d of this.#downloads) if (d.position > at && d.position < to) to = d.position;
+      const helper = this.#spawn('fill', at, to, reach);
       if (helper === null) {
+        // None to be had: what runs is what there is.
         if (this.#rampState.added && ahead.length < this.#parallel) this.#rampState.added = false;
         this.#parallel = Math.max(1, ahead.length);
         return;
       }
-      last.setLimit(at);
+      if (cut) last.setLimit(at);
       ahead.push(helper);
     }
   }
@@ -425,11 +444,7 @@ export class DownloadScheduler {
       if (missing >= 0) this.#cover(missing, w.end, 'demand');
     }
     if (this.#fillAll) this.#fillNextHole();
-    if (this.#parallel > 1 && this.#sequential !== null) {
-      const next = this.#file.firstMissing(this.#sequential.from, this.#file.size);
-      const front = next >= 0 ? this.claimant(next) : undefined;
-      if (front !== undefined) this.#fillAhead(front, this.#sequential.bound);
-    }
+    if (this.#sequential !== null) this.#fillAhead(this.#sequential.from, this.#sequential.bound);
     if (this.#downloads.size === 0) this.#opts.events.idle();
   };
 }

@@ -2,7 +2,6 @@ import type { Dispatcher } from 'undici';
 import { FsError, toFsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
 import {
-  displayUrl,
   ifRangeValue,
   OriginChangedError,
   validatorsChanged,
@@ -11,6 +10,7 @@ import {
 } from '../origin/origin-info';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
+import { refusalError } from '../origin/url-expiry';
 import { waitForWake } from '../wait-for-wake';
 import type { DownloadKind, ScheduledDownload } from './download-scheduler';
 
@@ -185,7 +185,7 @@ export class Downloader implements ScheduledDownload {
       if (res.statusCode === 416) {
         throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
       }
-      throw new FsError('EIO', `origin answered HTTP ${res.statusCode} for ${displayUrl(url)}`);
+      throw refusalError(res.statusCode, url);
     }
     await this.#stream(res, bodyStart, start, end);
   }

@@ -76,7 +76,8 @@ export interface StoreObserver {
  * the event loop, by reads, by the downloads' writes and by cancel/close.
  */
 export class TempFileStore implements DownloadTarget, CommitSource {
-  readonly source: StoreSource;
+  /** Set once, but for the URL and headers (fsctl set-url). */
+  source: StoreSource;
   /** Open while the whole file is on disk: its reads are then answered without JavaScript. */
   readonly fastReads = new FastReadGate();
   readonly size: number;
@@ -245,6 +246,16 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#state === 'cancelled' || this.#state === 'error') this.#clearFailure();
     this.#scheduler.resume();
     this.startDownload();
+  }
+
+  /**
+   * The file has a new URL (or headers) for the same content: new connections use it; those
+   * running with the old one stop and start again, and a file that failed (an expired URL,
+   * say) is tried again.
+   */
+  setUrl (url: string, headers: RequestHeaders): void {
+    this.source = { ...this.source, url, headers };
+    if (this.#state === 'error') this.resume(); else this.#scheduler.restart();
   }
 
   /** Fails all waiters, stops the downloads, and closes the file once no disk I/O is in flight. */
