@@ -229,6 +229,8 @@ export class DownloadScheduler {
   /** Bytes are being dropped: stop, forget the fill, and start nothing until `until` settles. */
   reset (until: Promise<void>): void {
     this.#fillAll = false; // dropped bytes are fetched again only when something reads them
+    this.#sequential = null; // nor ahead of a reader, until one waits again
+    this.#parallel = 1;
     this.#stopAll();
     this.#held = until;
     const release = (): void => { if (this.#held === until) this.#held = null; };
@@ -307,7 +309,8 @@ export class DownloadScheduler {
    * stays full while the reader reads what is already there.
    */
   #fillAhead (from: number, bound: number): void {
-    if (this.#parallel === 1) return;
+    if (this.#parallel === 1 || this.#held !== null) return; // held: bytes are being dropped
+    if (this.#closed || this.#halted) return;
     const size = this.#file.size;
     const start = this.#file.firstMissing(from, size);
     if (start < 0) return;

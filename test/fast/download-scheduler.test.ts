@@ -251,6 +251,22 @@ describe('DownloadScheduler: a sequential reader faster than one connection', ()
     assert.equal(h.fetchedTwice, 0);
   });
 
+  it('starts no extra connection while the file\'s bytes are being dropped, and forgets the reader\'s', async () => {
+    const { h, second } = reader();
+    await second(50 * MB);
+    await second(50 * MB);
+    assert.equal(h.running.length, 2);
+    let dropped!: () => void;
+    h.scheduler.reset(new Promise<void>(resolve => { dropped = resolve; }));
+    const before = h.downloads.length;
+    await settle(); // the stopped downloads end, and the scheduler looks for work
+    assert.equal(h.running.length, 0);
+    assert.equal(h.downloads.length, before, 'nothing started while bytes were being dropped');
+    assert.equal(h.scheduler.parallel, 1);
+    dropped();
+    await settle();
+  });
+
   it('never adds one when the origin ignores Range', () => {
     let now = 0;
     const h = new SchedulerHarness(1024 * MiB, { now: () => now, acceptRanges: false });
