@@ -209,17 +209,24 @@ export class Agent implements FsBackend, ControlTarget {
       { file: name, size: now.size, etag: now.etag },
       'the file changed at the origin; dropping cached bytes of the old version'
     );
-    await this.#pool.drop(entry.id, 'the file changed at the origin');
-    const current = this.catalogue.get(name);
-    if (current === undefined || current.id !== entry.id) return;
-    const mtimeMs = mtimeOf(now, Date.now());
-    this.catalogue.replace({ ...current, origin: now, mtimeMs });
-    this.#db.replaceOrigin(entry.id, now, mtimeMs);
-    this.#publishChanged(name, now);
+    await this.#adoptNewVersion(entry, now);
   }
 
-  #publishChanged (file: string, now: OriginInfo): void {
-    this.#events.publish({ type: 'changed', file, size: now.size, etag: now.etag, lastModified: now.lastModified, at: Date.now() });
+  /**
+   * The origin serves another version: drops the old one's bytes, then records the new one
+   * (catalogue, database, a `changed` event). The entry as it now is, or null when it left
+   * the mount meanwhile.
+   */
+  async #adoptNewVersion (entry: FileEntry, now: OriginInfo): Promise<FileEntry | null> {
+    await this.#pool.drop(entry.id, 'the file changed at the origin');
+    const current = this.catalogue.get(entry.name);
+    if (current === undefined || current.id !== entry.id) return null;
+    const updated = { ...current, origin: now, mtimeMs: mtimeOf(now, Date.now()) };
+    this.catalogue.replace(updated);
+    this.#db.replaceOrigin(entry.id, now, updated.mtimeMs);
+    const { size, etag, lastModified } = now;
+    this.#events.publish({ type: 'changed', file: entry.name, size, etag, lastModified, at: Date.now() });
+    return updated;
   }
 
   // FsBackend: what the FUSE operations call.
@@ -363,16 +370,10 @@ export class Agent implements FsBackend, ControlTarget {
     const headers = params.headers ?? entry.headers;
     const now = await probeOrigin(this.#dispatcher, url.href, headers);
     const keptBytes = sameVersion(entry.origin, now);
-    if (!keptBytes) await this.#pool.drop(entry.id, 'the file changed at the origin');
-    const current = this.catalogue.get(entry.name);
-    if (current === undefined || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
-    const mtimeMs = keptBytes ? current.mtimeMs : mtimeOf(now, Date.now());
-    this.catalogue.replace({ ...current, url: url.href, headers, origin: keptBytes ? current.origin : now, mtimeMs });
+    const current = keptBytes ? this.catalogue.get(entry.name) : await this.#adoptNewVersion(entry, now);
+    if (current == null || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
+    this.catalogue.replace({ ...current, url: url.href, headers });
     this.#db.replaceSource(entry.id, url.href, headers);
-    if (!keptBytes) {
-      this.#db.replaceOrigin(entry.id, now, mtimeMs);
-      this.#publishChanged(entry.name, now);
-    }
     this.#pool.get(entry.id)?.setUrl(url.href, headers);
     this.log.info({ file: entry.name, url: displayUrl(url.href), keptBytes }, 'new URL');
     return { file: this.#summary(this.catalogue.get(entry.name) ?? entry), keptBytes };

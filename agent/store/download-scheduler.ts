@@ -258,9 +258,7 @@ export class DownloadScheduler {
     const bound = this.#fillAll ? this.#file.size : wantEnd;
     const holder = this.claimant(missing);
     if (holder === undefined) {
-      let limit = this.#file.size;
-      for (const d of this.#downloads) if (d.position > missing && d.position < limit) limit = d.position;
-      this.#spawn(kind, missing, limit, bound);
+      this.#spawn(kind, missing, this.#nextClaim(missing, this.#file.size), bound);
       return;
     }
     if (kind === 'demand') holder.kind = 'demand';
@@ -328,18 +326,23 @@ export class DownloadScheduler {
       const cut = last !== undefined && last.limit - last.position > chunk + CHUNK_MIN_BYTES;
       const at = last === undefined ? start : cut ? last.position + chunk : this.#file.firstMissing(last.limit, size);
       if (at < 0 || at >= reach || (cut && at + CHUNK_MIN_BYTES > last.limit)) return;
-      let to = Math.min(size, at + chunk);
-      for (const d of this.#downloads) if (d.position > at && d.position < to) to = d.position;
-      const helper = this.#spawn('fill', at, to, reach);
+      const helper = this.#spawn('fill', at, this.#nextClaim(at, Math.min(size, at + chunk)), reach);
       if (helper === null) {
-        // None to be had: what runs is what there is.
-        if (this.#rampState.added && ahead.length < this.#parallel) this.#rampState.added = false;
+        // None to be had: what runs is what there is, and an added connection was not one.
+        this.#rampState.added = false;
         this.#parallel = Math.max(1, ahead.length);
         return;
       }
       if (cut) last.setLimit(at);
       ahead.push(helper);
     }
+  }
+
+  /** Where the next download after `from` stands, or `upTo` if none does before it: a new claim from `from` ends there. */
+  #nextClaim (from: number, upTo: number): number {
+    let end = upTo;
+    for (const d of this.#downloads) if (d.position > from && d.position < end) end = d.position;
+    return end;
   }
 
   /** A read this far past where `holder` stands is better served by a connection of its own. */
