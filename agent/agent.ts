@@ -22,9 +22,10 @@ import { processNames } from './platform/process-names';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
-import { displayUrl, OriginChangedError, sameVersion, type OriginInfo } from './origin/origin-info';
-import { probeOrigin } from './origin/probe';
-import { urlExpiresAt } from './origin/url-expiry';
+import { UrlSource, type Endpoint, type FileSource } from './origin/file-source';
+import { displayUrl, OriginChangedError, sameVersion, type OriginInfo, type RequestHeaders } from './origin/origin-info';
+import { probeSource } from './origin/probe';
+import { CommandSource } from './origin/url-command';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots } from './store/download-slots';
@@ -35,11 +36,6 @@ const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 /** ...and at most this share of the cache disk's free space when the agent first starts. */
 const DEFAULT_CACHE_FREE_SHARE = 0.5;
 
-/**
- * The agent's root object and the only owner of mutable state: the catalogue, the state
- * database, the store pool, the mount and the control socket. Wiring and lifecycle live
- * here; each part's logic lives in its own folder.
- */
 /** What the agent learns of its disk and machine at start. */
 interface DiskFacts {
   /** The cache quota. */
@@ -50,6 +46,11 @@ interface DiskFacts {
   bootId: string | null;
 }
 
+/**
+ * The agent's root object and the only owner of mutable state: the catalogue, the state
+ * database, the store pool, the mount and the control socket. Wiring and lifecycle live
+ * here; each part's logic lives in its own folder.
+ */
 export class Agent implements FsBackend, ControlTarget {
   readonly config: AgentConfig;
   readonly resolvedConfig: ResolvedConfig;
@@ -159,9 +160,10 @@ export class Agent implements FsBackend, ControlTarget {
 
   #load (records: FileRecord[]): void {
     for (const r of records) {
-      this.catalogue.add(
-        { id: r.id, name: r.name, url: r.url, headers: r.headers, origin: r.origin, addedAt: r.addedAt, mtimeMs: r.mtimeMs }
-      );
+      // A url-command runs again before the first request: what it minted before has likely expired.
+      const endpoints = this.#endpointsFor(r.name, r.url, r.headers, r.urlCommand);
+      const { id, name, url, headers, urlCommand, origin, addedAt, mtimeMs } = r;
+      this.catalogue.add({ id, name, url, headers, urlCommand, endpoints, origin, addedAt, mtimeMs });
       this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned);
     }
   }
@@ -198,7 +200,7 @@ export class Agent implements FsBackend, ControlTarget {
     if (entry === undefined) return;
     let now: OriginInfo;
     try {
-      now = await probeOrigin(this.#dispatcher, entry.url, entry.headers);
+      now = (await probeSource(this.#dispatcher, entry.endpoints)).origin;
     } catch (err) {
       // Unknown: keep the bytes; every resumed request carries If-Range, so versions cannot mix.
       this.log.warn({ file: name, err: (err as Error).message }, 'could not re-check the origin; keeping cached bytes');
@@ -265,39 +267,81 @@ export class Agent implements FsBackend, ControlTarget {
   // ControlTarget: what the control socket calls.
 
   async addFile (params: AddFileParams): Promise<AddFileResult> {
-    const url = parseUrl(params.url);
-    const name = params.name !== undefined ? validateName(params.name) : nameFromUrl(url);
+    const given = params.url !== undefined ? parseUrl(params.url) : null;
+    const urlCommand = params.urlCommand ?? null;
+    if (given === null && urlCommand === null) throw new FsError('EINVAL', 'give a URL, a url-command, or both');
+    if (given === null && params.name === undefined) throw new FsError('EINVAL', 'a file added by a url-command alone needs a name');
+    const name = params.name !== undefined ? validateName(params.name) : nameFromUrl(given as URL);
+    // Adding the same thing again is not an error: scripts may run twice.
+    const sameSource = (e: FileEntry): boolean =>
+      (given === null || e.url === given.href) && JSON.stringify(e.urlCommand) === JSON.stringify(urlCommand);
     const existing = this.catalogue.get(name);
     if (existing !== undefined) {
-      if (existing.url === url.href) return { file: this.#summary(existing), added: false };
-      throw new FsError('EEXIST', `${name} is already in the mount for another URL (${displayUrl(existing.url)})`);
+      if (sameSource(existing)) return { file: this.#summary(existing), added: false };
+      throw new FsError('EEXIST', `${name} is already in the mount, from ${describeSource(existing)}`);
     }
     this.catalogue.checkFree(name);
     const headers = params.headers ?? {};
-    const origin = await probeOrigin(this.#dispatcher, url.href, headers);
+    const endpoints = this.#endpointsFor(name, given?.href ?? '', headers, urlCommand);
+    let probed: { origin: OriginInfo; endpoint: Endpoint };
+    try {
+      probed = await probeSource(this.#dispatcher, endpoints);
+    } catch (err) {
+      endpoints.close();
+      throw err;
+    }
+    const { origin } = probed;
     // The probe awaited the network: another add may have taken the name meanwhile.
     const raced = this.catalogue.get(name);
-    if (raced !== undefined && raced.url === url.href) return { file: this.#summary(raced), added: false };
+    if (raced !== undefined && sameSource(raced)) {
+      endpoints.close();
+      return { file: this.#summary(raced), added: false };
+    }
+    const url = given?.href ?? withoutCredentials(probed.endpoint.url);
     const now = Date.now();
     const entry: FileEntry = {
-      id: Catalogue.entryId(name, url.href),
+      id: Catalogue.entryId(name, url),
       name,
-      url: url.href,
+      url,
       headers,
+      urlCommand,
+      endpoints,
       origin,
       addedAt: now,
       mtimeMs: mtimeOf(origin, now),
     };
-    this.catalogue.add(entry);
     try {
-      this.#db.insertFile({ ...entry, lastAccessAt: now, state: 'idle', lastError: null, pinned: false });
+      this.catalogue.add(entry);
+    } catch (err) {
+      endpoints.close();
+      throw err;
+    }
+    try {
+      const argv = urlCommand === null ? null : [...urlCommand];
+      this.#db.insertFile({ ...entry, urlCommand: argv, lastAccessAt: now, state: 'idle', lastError: null, pinned: false });
     } catch (err) {
       this.catalogue.remove(name);
+      endpoints.close();
       throw new FsError('EIO', `could not save ${name} in the state database: ${(err as Error).message}`);
     }
-    this.log.info({ file: name, url: displayUrl(url), size: origin.size, acceptRanges: origin.acceptRanges }, 'file added');
+    const { size, acceptRanges } = origin;
+    this.log.info({ file: name, url: displayUrl(url), urlCommand: urlCommand !== null, size, acceptRanges }, 'file added');
     this.#events.publish({ type: 'added', file: name, at: now });
     return { file: this.#summary(entry), added: true };
+  }
+
+  /** Where a file's connections get their URL: a fixed URL, or a url-command that mints one each time it is needed. */
+  #endpointsFor (name: string, url: string, headers: RequestHeaders, urlCommand: readonly string[] | null): FileSource {
+    if (urlCommand === null) return new UrlSource(url, headers);
+    return new CommandSource(urlCommand, { name, url, headers }, {
+      onRun: (err, minted) => {
+        const expiresAt = minted?.expiresAt ?? null;
+        this.#events.publish({ type: 'url-command', file: name, ok: err === null, error: err?.message ?? null, expiresAt, at: Date.now() });
+        // Never the URL or the output: they hold credentials.
+        if (err !== null) this.log.warn({ file: name, err: err.message }, 'url-command failed');
+        else this.log.info({ file: name, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString() }, 'url-command ran');
+      },
+    });
   }
 
   /** A name in the mount, or a path inside the mount (as dragged from a file manager). */
@@ -319,6 +363,7 @@ export class Agent implements FsBackend, ControlTarget {
   async removeFile (file: string): Promise<{ removed: string }> {
     const entry = this.#resolve(file);
     this.catalogue.remove(entry.name);
+    entry.endpoints.close();
     await this.#pool.drop(entry.id, `${entry.name} was removed from the mount`);
     this.#db.deleteFile(entry.id);
     this.log.info({ file: entry.name }, 'file removed');
@@ -329,6 +374,7 @@ export class Agent implements FsBackend, ControlTarget {
   getFile (file: string): FileDetails {
     const entry = this.#resolve(file);
     const summary = this.#summary(entry);
+    const source = entry.endpoints.describe();
     const store = this.#pool.get(entry.id);
     const rate = summary.bytesPerSecond;
     const downloading = summary.state === 'downloading' || summary.state === 'stalled';
@@ -341,6 +387,7 @@ export class Agent implements FsBackend, ControlTarget {
       origin: { etag: entry.origin.etag, lastModified: entry.origin.lastModified, acceptRanges: entry.origin.acceptRanges },
       addedAt: new Date(entry.addedAt).toISOString(),
       retrying: store?.retrying?.message ?? null,
+      urlCommand: entry.urlCommand === null ? null : { argv: [...entry.urlCommand], refreshes: source.refreshes, error: source.error },
     };
   }
 
@@ -360,22 +407,36 @@ export class Agent implements FsBackend, ControlTarget {
   }
 
   /**
-   * A new URL for a file (a link that expired, say). The new URL is asked for the file's
-   * version first: the same version keeps every byte on disk; another drops them, as a
-   * changed origin does. Nothing changes if the new URL does not answer.
+   * A new URL (a link that expired, say) or url-command for a file. The new source is asked
+   * for the file's version first: the same version keeps every byte on disk; another drops
+   * them, as a changed origin does. Nothing changes if the new source does not answer.
    */
   async setUrl (params: SetUrlParams): Promise<SetUrlResult> {
     const entry = this.#resolve(params.file);
-    const url = parseUrl(params.url);
+    const given = params.url !== undefined ? parseUrl(params.url) : null;
+    const urlCommand = params.urlCommand ?? null;
+    if ((given === null) === (urlCommand === null)) throw new FsError('EINVAL', 'give either a new URL or a new url-command');
     const headers = params.headers ?? entry.headers;
-    const now = await probeOrigin(this.#dispatcher, url.href, headers);
+    const url = given?.href ?? entry.url;
+    const endpoints = this.#endpointsFor(entry.name, url, headers, urlCommand);
+    let now: OriginInfo;
+    try {
+      now = (await probeSource(this.#dispatcher, endpoints)).origin;
+    } catch (err) {
+      endpoints.close();
+      throw err;
+    }
     const keptBytes = sameVersion(entry.origin, now);
     const current = keptBytes ? this.catalogue.get(entry.name) : await this.#adoptNewVersion(entry, now);
-    if (current == null || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
-    this.catalogue.replace({ ...current, url: url.href, headers });
-    this.#db.replaceSource(entry.id, url.href, headers);
-    this.#pool.get(entry.id)?.setUrl(url.href, headers);
-    this.log.info({ file: entry.name, url: displayUrl(url.href), keptBytes }, 'new URL');
+    if (current == null || current.id !== entry.id) {
+      endpoints.close();
+      throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
+    }
+    this.catalogue.replace({ ...current, url, headers, urlCommand, endpoints });
+    this.#db.replaceSource(entry.id, url, headers, urlCommand);
+    current.endpoints.close();
+    this.#pool.get(entry.id)?.setEndpoints(endpoints);
+    this.log.info({ file: entry.name, url: displayUrl(url), urlCommand: urlCommand !== null, keptBytes }, 'new source');
     return { file: this.#summary(this.catalogue.get(entry.name) ?? entry), keptBytes };
   }
 
@@ -476,7 +537,8 @@ export class Agent implements FsBackend, ControlTarget {
       waiters: store?.waiterCount ?? 0,
       pinned: this.#pool.isPinned(entry.id),
       lastError: store?.lastError?.message ?? null,
-      urlExpiresAt: urlExpiresAt(entry.url),
+      urlExpiresAt: entry.endpoints.describe().expiresAt,
+      source: entry.endpoints.kind,
     };
   }
 
@@ -492,6 +554,7 @@ export class Agent implements FsBackend, ControlTarget {
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
     this.#events.close();
+    for (const entry of this.catalogue.entries()) entry.endpoints.close();
     const closing = this.#pool.closeAll('agent is stopping');
     // Let the EIO answers reach the kernel before the mount goes away.
     await new Promise(resolve => setImmediate(resolve));
@@ -511,6 +574,21 @@ export class Agent implements FsBackend, ControlTarget {
 }
 
 /** The mtime a file shows: the origin's Last-Modified, or `fallback`. */
+/** How an error names where a file comes from: its URL (no query: it may hold a signature), or its command. */
+function describeSource (entry: FileEntry): string {
+  return entry.urlCommand === null ? `URL ${displayUrl(entry.url)}` : `the url-command ${path.basename(entry.urlCommand[0])}`;
+}
+
+/** A minted URL as the file's record keeps it: scheme, host and path, without what grants access. */
+function withoutCredentials (url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  u.search = '';
+  u.hash = '';
+  return u.href;
+}
+
 function mtimeOf (origin: OriginInfo, fallback: number): number {
   const t = origin.lastModified !== null ? Date.parse(origin.lastModified) : NaN;
   return Number.isNaN(t) ? fallback : t;

@@ -10,6 +10,7 @@ import {
 import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
 import { logDir } from '../agent/log';
 import { AgentClient, AgentError, NoAgentError } from './client';
+import { joinCommandWords, splitCommandWords } from './command-words';
 import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
 import { showLogs } from './logs';
 import { agentStartHint } from './start-hint';
@@ -103,39 +104,71 @@ function parseHeaders (raw: string[], json: boolean): Record<string, string> {
   return headers;
 }
 
-/** When a signed URL stops working, as `fsctl info` shows it. */
-function expiryText (at: number | null): string {
-  if (at === null) return '- (the URL does not say)';
+/** When the URL in use stops working, as `fsctl info` shows it. */
+function expiryText (f: FileSummary): string {
+  const at = f.urlExpiresAt;
+  if (at === null) return f.source === 'command' ? '- (not minted yet, or it does not say)' : '- (the URL does not say)';
   const left = at - Date.now();
-  const when = left > 0 ? `in ${duration(left)}` : `${duration(-left)} ago: give a new one with fsctl set-url`;
-  return `${new Date(at).toISOString()} (${when})`;
+  const late = f.source === 'command' ? 'ago: the command is run again when needed' : 'ago: give a new one with fsctl set-url';
+  return `${new Date(at).toISOString()} (${left > 0 ? `in ${duration(left)}` : `${duration(-left)} ${late}`})`;
 }
+
+/** --url-command's line as the words the agent will run, or a usage error. */
+function commandArg (line: string | undefined, json: boolean): { urlCommand: string[] } | Record<string, never> {
+  if (line === undefined) return {};
+  let words: string[] = [];
+  try {
+    words = splitCommandWords(line);
+  } catch (err) {
+    fail(EXIT.usage, `--url-command: ${(err as Error).message}`, json);
+  }
+  if (words.length === 0) fail(EXIT.usage, '--url-command is empty', json);
+  return { urlCommand: words };
+}
+
+const URL_COMMAND_HELP = 'a command that prints a fresh URL, or JSON {"url", "headers", "expiresIn"}, whenever the file needs one ' +
+  '(for links and tokens that expire); run without a shell, with FUSESTREAM_FILE and FUSESTREAM_URL set';
 
 program.command('add')
   .description('add a remote file to the mount')
-  .argument('<url>', 'http(s) URL of the file')
+  .argument('[url]', 'http(s) URL of the file (may be left out with --url-command and --name)')
   .option('--name <name>', 'path inside the mount (may contain "/" for folders); default: the URL\'s last segment')
   .option('-H, --header <header...>', 'request header the origin needs, as "Name: value" (repeatable)')
-  .action((url: string, opts: { name?: string; header?: string[] }) => withAgent(async (client, json) => {
-    const headers = parseHeaders(opts.header ?? [], json);
-    const params = { url, ...(opts.name !== undefined ? { name: opts.name } : {}), ...(opts.header ? { headers } : {}) };
+  .option('--url-command <command>', URL_COMMAND_HELP)
+  .action((url: string | undefined, opts: { name?: string; header?: string[]; urlCommand?: string }) => withAgent(async (client, json) => {
+    if (url === undefined && opts.urlCommand === undefined) fail(EXIT.usage, 'give a URL, a --url-command, or both', json);
+    if (url === undefined && opts.name === undefined) fail(EXIT.usage, 'a file added by --url-command alone needs --name', json);
+    const params = {
+      ...(url !== undefined ? { url } : {}),
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(opts.header ? { headers: parseHeaders(opts.header, json) } : {}),
+      ...commandArg(opts.urlCommand, json),
+    };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
-    process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount for this URL)\n`);
+    process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount from this source)\n`);
   }));
 
 program.command('set-url')
-  .description('give a file a new URL (a link that expired, say); bytes on disk stay if the new URL serves the same version')
+  .description('give a file a new URL (a link that expired, say) or url-command; bytes on disk stay if it serves the same version')
   .argument('<file>', 'name in the mount, or a path inside the mount')
-  .argument('<url>', 'the new http(s) URL')
+  .argument('[url]', 'the new http(s) URL (or give --url-command)')
   .option('-H, --header <header...>', 'replace the file\'s request headers, as "Name: value" (repeatable); without -H they stay')
-  .action((file: string, url: string, opts: { header?: string[] }) => withAgent(async (client, json) => {
-    const params = { file: await fileArg(client, file), url, ...(opts.header ? { headers: parseHeaders(opts.header, json) } : {}) };
+  .option('--url-command <command>', URL_COMMAND_HELP)
+  .action((file: string, url: string | undefined, opts: { header?: string[]; urlCommand?: string }) => withAgent(async (client, json) => {
+    if ((url === undefined) === (opts.urlCommand === undefined)) fail(EXIT.usage, 'give either a new URL or --url-command', json);
+    const params = {
+      file: await fileArg(client, file),
+      ...(url !== undefined ? { url } : {}),
+      ...(opts.header ? { headers: parseHeaders(opts.header, json) } : {}),
+      ...commandArg(opts.urlCommand, json),
+    };
     const res = await client.call<SetUrlResult>(Methods.setUrl, params);
     if (json) return printJson(res);
+    const what = url !== undefined ? 'new URL' : 'new url-command';
     process.stdout.write(res.keptBytes
-      ? `${res.file.name}: new URL; the same version, so its ${bytes(res.file.presentBytes)} on disk were kept\n`
-      : `${res.file.name}: new URL; it serves another version, so the bytes on disk were dropped\n`);
+      ? `${res.file.name}: ${what}; the same version, so its ${bytes(res.file.presentBytes)} on disk were kept\n`
+      : `${res.file.name}: ${what}; it serves another version, so the bytes on disk were dropped\n`);
   }));
 
 program.command('rm')
@@ -183,7 +216,14 @@ program.command('info')
     const rows: Array<[string, string]> = [
       ['name', f.name],
       ['url', f.url],
-      ['url expires', expiryText(f.urlExpiresAt)],
+      ...(f.urlCommand === null
+        ? []
+        : [
+            ['url command', joinCommandWords(f.urlCommand.argv)] as [string, string],
+            ['url refreshes', String(f.urlCommand.refreshes)] as [string, string],
+            ['command error', f.urlCommand.error ?? '-'] as [string, string],
+          ]),
+      ['url expires', expiryText(f)],
       ['size', `${bytes(f.size)} (${f.size} bytes)`],
       ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
       ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')],

@@ -22,6 +22,12 @@ export interface Faults {
   refuseHead?: boolean;
   /** Send no Content-Length (chunked), to test origins that do not announce a size. */
   noLength?: boolean;
+  /**
+   * Serve only requests with valid credentials, as an API's storage does: a signed link
+   * (`signedUrl`, or one from `/_mint/url`; 403 without or after expiry) or a bearer token
+   * (from `/_mint/bearer`; 401 without or after expiry).
+   */
+  access?: 'signed' | 'bearer';
 }
 
 interface ServedFile {
@@ -49,6 +55,11 @@ export function sha256 (buf: Buffer): string {
  * serves generated files with Range, ETag and Last-Modified, counts the bytes it sends, and
  * injects faults per file (throttle, stall, drop, no Range, 5xx, refused HEAD). `/` is an
  * index page of the top-level files; `signedUrl` makes links that expire.
+ *
+ * It also acts as a web API that hands out temporary access, for url-commands to call:
+ * `GET /_mint/url?file=NAME&validMs=N` prints a signed link valid N ms;
+ * `GET /_mint/bearer?file=NAME&validMs=N` prints `{"url", "headers": {"authorization": "Bearer <JWT>"}}`
+ * with a token valid N ms (its `exp`, in whole seconds, as JWTs have it).
  */
 export class TestOrigin {
   readonly #server: http.Server;
@@ -65,6 +76,10 @@ export class TestOrigin {
   port = 0;
   /** TCP connections accepted since start: shows whether clients keep connections alive. */
   connections = 0;
+  /** Links and tokens handed out by `/_mint/…`. */
+  mints = 0;
+  /** Requests refused for missing or expired credentials. */
+  refusals = 0;
 
   private constructor () {
     this.#server = http.createServer((req, res) => { void this.#handle(req, res); });
@@ -122,6 +137,40 @@ export class TestOrigin {
     return createHmac('sha256', this.#secret).update(`${name}\n${expires}`).digest('hex');
   }
 
+  /** A JWT-shaped bearer token for `name`, valid `validForMs` (rounded up to a whole second). */
+  bearerToken (name: string, validForMs: number): string {
+    const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: name, exp: Math.ceil((Date.now() + validForMs) / 1000) })}`;
+    return `${body}.${createHmac('sha256', this.#secret).update(body).digest('base64url')}`;
+  }
+
+  /** True when `req` may read `name`: its signature or bearer token is valid and not expired. */
+  #allowed (name: string, access: Faults['access'], requested: URL, req: http.IncomingMessage): boolean {
+    const signature = requested.searchParams.get('Signature');
+    if (signature !== null) {
+      const expires = Number(requested.searchParams.get('Expires'));
+      return signature === this.#sign(name, expires) && Date.now() < expires * 1000;
+    }
+    if (access === 'bearer') {
+      const m = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(req.headers.authorization ?? '');
+      if (m === null || createHmac('sha256', this.#secret).update(`${m[1]}.${m[2]}`).digest('base64url') !== m[3]) return false;
+      const claims = JSON.parse(Buffer.from(m[2], 'base64url').toString()) as { sub: string; exp: number };
+      return claims.sub === name && Date.now() < claims.exp * 1000;
+    }
+    return access === undefined;
+  }
+
+  /** The API side: hands out a signed link or a bearer token for a file. */
+  #mint (kind: string, requested: URL, res: http.ServerResponse): void {
+    const name = requested.searchParams.get('file') ?? '';
+    const validMs = Number(requested.searchParams.get('validMs') ?? '60000');
+    if (!this.#files.has(name) || !(validMs > 0)) { res.writeHead(404).end('no such file\n'); return; }
+    this.mints++;
+    if (kind === 'url') { res.writeHead(200, { 'content-type': 'text/plain' }).end(this.signedUrl(name, validMs) + '\n'); return; }
+    const body = { url: this.url(name), headers: { authorization: `Bearer ${this.bearerToken(name, validMs)}` } };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  }
+
   bytesSent (name: string): number { return this.#bytesSent.get(name) ?? 0; }
 
   gets (name: string): number { return this.#files.get(name)?.gets ?? 0; }
@@ -139,13 +188,15 @@ export class TestOrigin {
 
   async #handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requested = new URL(req.url ?? '/', 'http://x');
+    const mint = /^\/_mint\/(url|bearer)$/.exec(requested.pathname);
+    if (mint !== null) { this.#mint(mint[1], requested, res); return; }
     const name = decodeURIComponent(requested.pathname.slice(1));
-    const signature = requested.searchParams.get('Signature');
-    if (signature !== null) {
-      const expires = Number(requested.searchParams.get('Expires'));
-      if (signature !== this.#sign(name, expires) || Date.now() >= expires * 1000) { res.writeHead(403).end(); return; }
-    }
     const file = this.#files.get(name);
+    if (!this.#allowed(name, file?.faults.access, requested, req)) {
+      this.refusals++;
+      res.writeHead(requested.searchParams.has('Signature') || file?.faults.access !== 'bearer' ? 403 : 401).end();
+      return;
+    }
     const range = req.headers.range ?? null;
     this.requests.push({ file: name, method: req.method ?? '', range, ifRange: (req.headers['if-range'] as string | undefined) ?? null });
     if (file === undefined && name === '') { this.#index(res); return; }

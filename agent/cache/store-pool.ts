@@ -208,7 +208,7 @@ export class StorePool {
     const resting = this.#resting.get(entry.id);
     this.#sizes.set(entry.id, entry.origin.size);
     const store = await TempFileStore.create(
-      { id: entry.id, name: entry.name, url: entry.url, headers: entry.headers, origin: entry.origin },
+      { id: entry.id, name: entry.name, endpoints: entry.endpoints, origin: entry.origin },
       this.#path(entry.id),
       { ...this.#opts.store, quota: this.quota, observer: this.#observer },
       resting?.ranges ?? []

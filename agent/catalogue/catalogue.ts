@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { FsError } from '../errors';
+import type { FileSource } from '../origin/file-source';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
 
 /** One remote file as the mount shows it. */
@@ -8,8 +9,14 @@ export interface FileEntry {
   readonly id: string;
   /** Path inside the mount without a leading "/", e.g. "videos/a.mp4". */
   readonly name: string;
+  /** The URL it was added with; for a file with a url-command and no URL, the first minted one without its query. */
   readonly url: string;
+  /** The headers it was added with (a url-command gives its own). */
   readonly headers: RequestHeaders;
+  /** The command that mints its URL and headers (argv, no shell), or null. */
+  readonly urlCommand: readonly string[] | null;
+  /** Gives each connection its URL and headers, from the fields above. */
+  readonly endpoints: FileSource;
   readonly origin: OriginInfo;
   readonly addedAt: number;
   /** Shown as the file's mtime: the origin's Last-Modified, or when it was added. */

@@ -76,6 +76,19 @@ function optHeaders (p: Params, key: string): Record<string, string> | undefined
   return v as Record<string, string>;
 }
 
+/** Most words a url-command may have; more is not a command line. */
+const MAX_COMMAND_WORDS = 256;
+
+function optArgv (p: Params, key: string): string[] | undefined {
+  const v = p[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_COMMAND_WORDS || !v.every(w => typeof w === 'string')) {
+    throw new ParamError(`"${key}" must be a non-empty array of up to ${MAX_COMMAND_WORDS} strings (the program, then its arguments)`);
+  }
+  if (v[0] === '' || v.some(w => (w as string).includes('\0'))) throw new ParamError(`"${key}" has an empty program or a NUL byte`);
+  return v as string[];
+}
+
 export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCServer<Connection> {
   const rpc = new JSONRPCServer<Connection>({ errorListener: () => {} });
   rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, err: unknown) => {
@@ -104,8 +117,11 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     return { stopping: true };
   });
   rpc.addMethod(Methods.addFile, raw => {
-    const p = only(objectParams(raw), ['url', 'name', 'headers']);
-    return target.addFile({ url: str(p, 'url'), name: optStr(p, 'name'), headers: optHeaders(p, 'headers') });
+    const p = only(objectParams(raw), ['url', 'name', 'headers', 'urlCommand']);
+    const add = { url: optStr(p, 'url'), name: optStr(p, 'name'), headers: optHeaders(p, 'headers'), urlCommand: optArgv(p, 'urlCommand') };
+    if (add.url === undefined && add.urlCommand === undefined) throw new ParamError('give "url", "urlCommand", or both');
+    if (add.url === undefined && add.name === undefined) throw new ParamError('a file added by "urlCommand" alone needs a "name"');
+    return target.addFile(add);
   });
   rpc.addMethod(Methods.removeFile, raw => target.removeFile(file(raw)));
   rpc.addMethod(Methods.listFiles, raw => { none(raw); return target.listFiles(); });
@@ -113,8 +129,10 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   rpc.addMethod(Methods.cancel, raw => target.cancel(file(raw)));
   rpc.addMethod(Methods.resume, raw => target.resume(file(raw)));
   rpc.addMethod(Methods.setUrl, raw => {
-    const p = only(objectParams(raw), ['file', 'url', 'headers']);
-    return target.setUrl({ file: str(p, 'file'), url: str(p, 'url'), headers: optHeaders(p, 'headers') });
+    const p = only(objectParams(raw), ['file', 'url', 'headers', 'urlCommand']);
+    const set = { file: str(p, 'file'), url: optStr(p, 'url'), headers: optHeaders(p, 'headers'), urlCommand: optArgv(p, 'urlCommand') };
+    if ((set.url === undefined) === (set.urlCommand === undefined)) throw new ParamError('give either "url" or "urlCommand"');
+    return target.setUrl(set);
   });
   rpc.addMethod(Methods.prefetch, raw => target.prefetch(file(raw)));
   rpc.addMethod(Methods.pin, raw => target.setPinned(file(raw), true));

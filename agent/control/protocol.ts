@@ -35,6 +35,8 @@ export type AgentEvent =
   | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
   | { type: 'waiters'; file: string; count: number; at: number }
   | { type: 'added' | 'removed'; file: string; at: number }
+  /** A url-command ran: it gave a fresh URL (until `expiresAt`, when known), or failed with `error`. */
+  | { type: 'url-command'; file: string; ok: boolean; error: string | null; expiresAt: number | null; at: number }
   /** The origin now serves another version: the old bytes were dropped; these are the new validators. */
   | { type: 'changed'; file: string; size: number; etag: string | null; lastModified: string | null; at: number };
 
@@ -67,8 +69,13 @@ export interface FileSummary {
   waiters: number;
   pinned: boolean;
   lastError: string | null;
-  /** When the URL stops working, as its signature says (ms since the epoch), or null when it does not say. */
+  /**
+   * When the URL in use stops working, as its signature or bearer token says (ms since the
+   * epoch), or null when it does not say. For a file with a url-command: the last one it minted.
+   */
   urlExpiresAt: number | null;
+  /** Where connections get their URL: the one added (`url`) or a url-command (`command`). */
+  source: 'url' | 'command';
 }
 
 /** One file in detail (files.get). */
@@ -83,6 +90,8 @@ export interface FileDetails extends FileSummary {
   addedAt: string;
   /** Why the last download attempt failed, while it is being retried (cleared by the next byte). */
   retrying: string | null;
+  /** The url-command (argv), how often it ran since the agent started, and its last failure while it lasts. */
+  urlCommand: { argv: string[]; refreshes: number; error: string | null } | null;
 }
 
 export interface EvictParams {
@@ -92,18 +101,23 @@ export interface EvictParams {
   force?: boolean;
 }
 
+/** files.add: a URL, a url-command, or both (the URL is then used until the command is needed). */
 export interface AddFileParams {
-  url: string;
+  url?: string;
+  /** Without a URL, a name is required. */
   name?: string;
   headers?: Record<string, string>;
+  /** A command (argv, run without a shell) that prints a fresh URL, or JSON with `url` and `headers`. */
+  urlCommand?: string[];
 }
 
-/** files.setUrl: a new URL (and, when given, new headers) for a file already in the mount. */
+/** files.setUrl: a new URL (and, when given, new headers), or a new url-command, for a file already in the mount. */
 export interface SetUrlParams {
   file: string;
-  url: string;
+  url?: string;
   /** Replace the file's headers; when absent, they stay as they are. */
   headers?: Record<string, string>;
+  urlCommand?: string[];
 }
 
 export interface SetUrlResult {

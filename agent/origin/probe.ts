@@ -2,7 +2,26 @@ import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import { dropBody, headerValue, sendRequest, type OriginResponse } from './http-client';
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
-import { refusalError } from './url-expiry';
+import type { Endpoint, FileSource } from './file-source';
+import { OriginRefusedError, refusalError } from './url-expiry';
+
+/**
+ * Probes a file through its source; when the credentials are refused and the source can
+ * mint fresh ones (a url-command), once more with those.
+ */
+export async function probeSource (
+  dispatcher: Dispatcher, source: FileSource, signal?: AbortSignal
+): Promise<{ origin: OriginInfo; endpoint: Endpoint }> {
+  for (let tries = 1; ; tries++) {
+    const endpoint = await source.endpoint(signal);
+    try {
+      return { origin: await probeOrigin(dispatcher, endpoint.url, endpoint.headers, signal), endpoint };
+    } catch (err) {
+      const lapsed = err instanceof OriginRefusedError && (err.status === 401 || err.status === 403);
+      if (!lapsed || tries > 1 || !source.refused(endpoint)) throw err;
+    }
+  }
+}
 
 /**
  * Asks an origin for a file's size, validators and Range support: HEAD first; a one-byte
@@ -23,7 +42,7 @@ export async function probeOrigin (
   }
   const headOk = head.statusCode >= 200 && head.statusCode < 300;
   if (!headOk && head.statusCode !== 405 && head.statusCode !== 501 && head.statusCode !== 403) {
-    throw refusalError(head.statusCode, url);
+    throw refusalError(head.statusCode, url, headers);
   }
   const headInfo = headOk ? fromHead(head) : null;
   if (headInfo !== null && (headInfo.acceptRanges || headInfo.size === 0)) return headInfo;
@@ -46,7 +65,7 @@ export async function probeOrigin (
     return { size, acceptRanges: false, ...validators(res) };
   }
   if (res.statusCode === 416 && headInfo !== null) return headInfo;
-  throw refusalError(res.statusCode, url);
+  throw refusalError(res.statusCode, url, headers);
 }
 
 function fromHead (res: OriginResponse): OriginInfo | null {

@@ -1,5 +1,27 @@
 import { FsError } from '../errors';
-import { displayUrl } from './origin-info';
+import { displayUrl, type RequestHeaders } from './origin-info';
+
+/**
+ * When a request's credentials stop working: the URL's signature or, for a bearer token
+ * that is a JWT (as most OAuth access tokens are), its `exp`; the earlier of the two.
+ */
+export function credentialsExpireAt (url: string, headers: RequestHeaders): number | null {
+  const times = [urlExpiresAt(url), bearerExpiresAt(headers)].filter((t): t is number => t !== null);
+  return times.length === 0 ? null : Math.min(...times);
+}
+
+/** The `exp` claim of a JWT bearer token, or null when the header holds none that parses. */
+export function bearerExpiresAt (headers: RequestHeaders): number | null {
+  const auth = Object.entries(headers).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+  const m = /^Bearer\s+[\w-]+\.([\w-]+)\.[\w-]*$/i.exec(auth?.trim() ?? '');
+  if (m === null) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')) as { exp?: unknown };
+    return typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? claims.exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * When a signed URL stops working, read from the URL itself, where the common stores put it:
@@ -37,14 +59,27 @@ function basicIsoTime (s: string | undefined): number | null {
   return m === null ? null : Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]);
 }
 
+/** An origin refused a request with a final status (4xx other than 408/429). */
+export class OriginRefusedError extends FsError {
+  constructor (readonly status: number, errno: 'EIO' | 'EACCES', message: string) { super(errno, message); }
+}
+
 /**
- * The error for an origin's final refusal. A 401 or 403 for a URL whose own expiry has
- * passed says so, and how to go on, rather than a bare status.
+ * The error for an origin's final refusal. A 401 or 403 for a URL or bearer token whose own
+ * expiry has passed says so, and how to go on, rather than a bare status.
  */
-export function refusalError (status: number, url: string, now = Date.now()): FsError {
-  const expires = urlExpiresAt(url);
-  if ((status === 401 || status === 403) && expires !== null && expires <= now) {
-    return new FsError('EACCES', `the URL expired at ${new Date(expires).toISOString()}; give a new one with fsctl set-url`);
+export function refusalError (status: number, url: string, headers: RequestHeaders = {}, now = Date.now()): OriginRefusedError {
+  if (status === 401 || status === 403) {
+    const urlExpiry = urlExpiresAt(url);
+    if (urlExpiry !== null && urlExpiry <= now) {
+      const message = `the URL expired at ${new Date(urlExpiry).toISOString()}; give a new one with fsctl set-url`;
+      return new OriginRefusedError(status, 'EACCES', message);
+    }
+    const tokenExpiry = bearerExpiresAt(headers);
+    if (tokenExpiry !== null && tokenExpiry <= now) {
+      return new OriginRefusedError(status, 'EACCES', `the bearer token expired at ${new Date(tokenExpiry).toISOString()}; ` +
+        'give a fresh one with fsctl set-url -H, or a --url-command that mints them');
+    }
   }
-  return new FsError('EIO', `origin answered HTTP ${status} for ${displayUrl(url)}`);
+  return new OriginRefusedError(status, 'EIO', `origin answered HTTP ${status} for ${displayUrl(url)}`);
 }

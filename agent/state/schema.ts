@@ -38,4 +38,6 @@ export const MIGRATIONS: readonly string[] = [
      boot_id  TEXT NOT NULL,
      PRIMARY KEY (file_id, start)
    ) WITHOUT ROWID;`,
+  // The command (JSON argv) that mints a file's URL and headers, for temporary links.
+  'ALTER TABLE files ADD COLUMN url_command TEXT;',
 ];

@@ -11,6 +11,7 @@ export interface FileRecord {
   name: string;
   url: string;
   headers: RequestHeaders;
+  urlCommand: string[] | null;
   origin: OriginInfo;
   addedAt: number;
   lastAccessAt: number;
@@ -27,6 +28,7 @@ interface FileRow {
   name: string;
   url: string;
   headers: string;
+  url_command: string | null;
   size: number;
   etag: string | null;
   last_modified: string | null;
@@ -120,6 +122,7 @@ export class StateDb {
       name: row.name,
       url: row.url,
       headers: JSON.parse(row.headers) as RequestHeaders,
+      urlCommand: row.url_command === null ? null : JSON.parse(row.url_command) as string[],
       origin: { size: row.size, etag: row.etag, lastModified: row.last_modified, acceptRanges: row.accept_ranges === 1 },
       addedAt: row.added_at,
       lastAccessAt: row.last_access_at,
@@ -137,6 +140,7 @@ export class StateDb {
       name: f.name,
       url: f.url,
       headers: JSON.stringify(f.headers),
+      url_command: f.urlCommand === null ? null : JSON.stringify(f.urlCommand),
       size: f.origin.size,
       etag: f.origin.etag,
       last_modified: f.origin.lastModified,
@@ -154,11 +158,12 @@ export class StateDb {
     this.#stmts.deleteFile.run(id);
   }
 
-  /** A new version at the origin: new validators and size, and no bytes of the old one. */
-  replaceSource (id: string, url: string, headers: RequestHeaders): void {
-    this.#stmts.updateSource.run(url, JSON.stringify(headers), id);
+  /** fsctl set-url: a new URL, headers or url-command for the same file. */
+  replaceSource (id: string, url: string, headers: RequestHeaders, urlCommand: readonly string[] | null): void {
+    this.#stmts.updateSource.run(url, JSON.stringify(headers), urlCommand === null ? null : JSON.stringify(urlCommand), id);
   }
 
+  /** A new version at the origin: new validators and size, and no bytes of the old one. */
   replaceOrigin (id: string, origin: OriginInfo, mtimeMs: number): void {
     this.#db.transaction(() => {
       this.#stmts.updateOrigin.run({
@@ -236,16 +241,16 @@ function prepare (db: Db): Record<string, Statement> {
     allFiles: db.prepare('SELECT * FROM files'),
     allRanges: db.prepare('SELECT file_id, start, end FROM ranges ORDER BY file_id, start'),
     insertFile: db.prepare(`
-      INSERT INTO files (id, name, url, headers, size, etag, last_modified, accept_ranges,
+      INSERT INTO files (id, name, url, headers, url_command, size, etag, last_modified, accept_ranges,
         added_at, last_access_at, mtime_ms, state, last_error, pinned)
-      VALUES (@id, @name, @url, @headers, @size, @etag, @last_modified, @accept_ranges,
+      VALUES (@id, @name, @url, @headers, @url_command, @size, @etag, @last_modified, @accept_ranges,
         @added_at, @last_access_at, @mtime_ms, @state, @last_error, @pinned)`),
     deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
     updateOrigin: db.prepare(
       'UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, mtime_ms = @mtime_ms WHERE id = @id'
     ),
     setState: db.prepare('UPDATE files SET state = ?, last_error = ? WHERE id = ?'),
-    updateSource: db.prepare('UPDATE files SET url = ?, headers = ? WHERE id = ?'),
+    updateSource: db.prepare('UPDATE files SET url = ?, headers = ?, url_command = ? WHERE id = ?'),
     setPinned: db.prepare('UPDATE files SET pinned = ? WHERE id = ?'),
     setAccess: db.prepare('UPDATE files SET last_access_at = ? WHERE id = ?'),
     deleteRanges: db.prepare('DELETE FROM ranges WHERE file_id = ?'),

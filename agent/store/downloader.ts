@@ -8,6 +8,7 @@ import {
   type OriginInfo,
   type RequestHeaders,
 } from '../origin/origin-info';
+import { SourceUnavailableError, type FileSource } from '../origin/file-source';
 import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PROGRESS } from '../origin/retry-policy';
 import { validators } from '../origin/probe';
 import { refusalError } from '../origin/url-expiry';
@@ -39,8 +40,8 @@ export interface DownloadTarget {
 }
 
 export interface DownloaderOptions {
-  url: string;
-  headers: RequestHeaders;
+  /** Gives each attempt its URL and headers (fresh ones, for a file with a url-command). */
+  source: FileSource;
   origin: OriginInfo;
   dispatcher: Dispatcher;
   /** An attempt whose body goes quiet this long is dropped and retried. */
@@ -131,7 +132,8 @@ export class Downloader implements ScheduledDownload {
         failures = 0;
       } catch (err) {
         if (signal.aborted) throw new FsError('ECANCELED', 'download was cancelled');
-        if (!(err instanceof RetryableStatus) && !isRetryableError(err)) throw toFsError(err);
+        const retryable = err instanceof RetryableStatus || err instanceof SourceUnavailableError || isRetryableError(err);
+        if (!retryable) throw toFsError(err);
         failures = this.#receivedThisAttempt > 0 ? 1 : failures + 1;
         const reason = toFsError(err);
         if (failures >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
@@ -159,9 +161,10 @@ export class Downloader implements ScheduledDownload {
   }
 
   async #attempt (start: number): Promise<void> {
-    const { origin, url } = this.#opts;
+    const { origin, source } = this.#opts;
     const size = this.#target.size;
-    const headers: RequestHeaders = { ...this.#opts.headers };
+    const endpoint = await source.endpoint(this.#abort.signal);
+    const headers: RequestHeaders = { ...endpoint.headers };
     let end = size;
     if (origin.acceptRanges) {
       end = Math.min(this.#limit, this.#target.nextPresent(start));
@@ -169,7 +172,7 @@ export class Downloader implements ScheduledDownload {
       const ifRange = ifRangeValue(origin);
       if (ifRange !== null) headers['if-range'] = ifRange;
     }
-    const res = await sendRequest(this.#opts.dispatcher, url, {
+    const res = await sendRequest(this.#opts.dispatcher, endpoint.url, {
       method: 'GET', headers, bodyTimeoutMs: this.#opts.stallTimeoutMs, signal: this.#abort.signal,
     });
     let bodyStart: number;
@@ -182,10 +185,12 @@ export class Downloader implements ScheduledDownload {
     } else {
       dropBody(res);
       if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
+      // Credentials that lapsed: a source that can mint fresh ones is asked at once.
+      if ((res.statusCode === 401 || res.statusCode === 403) && source.refused(endpoint)) throw new RetryableStatus(res.statusCode, '0');
       if (res.statusCode === 416) {
         throw new OriginChangedError(`origin refused range ${start}-${end - 1} (HTTP 416): the file changed size at the origin`);
       }
-      throw refusalError(res.statusCode, url);
+      throw refusalError(res.statusCode, endpoint.url, endpoint.headers);
     }
     await this.#stream(res, bodyStart, start, end);
   }

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
-import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
+import type { FileSource } from '../origin/file-source';
+import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
 import type { DownloadSlots } from './download-slots';
 import { DownloadScheduler, type DownloadKind, type ScheduledDownload } from './download-scheduler';
@@ -20,8 +21,8 @@ export interface StoreSource {
   /** Stable id of the file: names its temp file and its rows in the state database. */
   id: string;
   name: string;
-  url: string;
-  headers: RequestHeaders;
+  /** The URL and headers of each connection: fixed, or minted by a url-command. */
+  endpoints: FileSource;
   origin: OriginInfo;
 }
 
@@ -76,7 +77,7 @@ export interface StoreObserver {
  * the event loop, by reads, by the downloads' writes and by cancel/close.
  */
 export class TempFileStore implements DownloadTarget, CommitSource {
-  /** Set once, but for the URL and headers (fsctl set-url). */
+  /** Set once, but for `endpoints` (fsctl set-url). */
   source: StoreSource;
   /** Open while the whole file is on disk: its reads are then answered without JavaScript. */
   readonly fastReads = new FastReadGate();
@@ -244,17 +245,18 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
   resume (): void {
     if (this.#state === 'cancelled' || this.#state === 'error') this.#clearFailure();
+    else this.source.endpoints.retryNow();
     this.#scheduler.resume();
     this.startDownload();
   }
 
   /**
-   * The file has a new URL (or headers) for the same content: new connections use it; those
-   * running with the old one stop and start again, and a file that failed (an expired URL,
-   * say) is tried again.
+   * The file has a new source (URL, headers or url-command) for the same content: new
+   * connections use it; those running with the old one stop and start again, and a file that
+   * failed (an expired URL, say) is tried again.
    */
-  setUrl (url: string, headers: RequestHeaders): void {
-    this.source = { ...this.source, url, headers };
+  setEndpoints (endpoints: FileSource): void {
+    this.source = { ...this.source, endpoints };
     if (this.#state === 'error') this.resume(); else this.#scheduler.restart();
   }
 
@@ -367,10 +369,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   #createDownload (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload {
-    const { url, headers, origin } = this.source;
+    const { endpoints, origin } = this.source;
     return new Downloader(this, {
-      url,
-      headers,
+      source: endpoints,
       origin,
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
@@ -382,6 +383,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   #clearFailure (): void {
+    this.source.endpoints.retryNow();
     this.#setState(this.#scheduler.active > 0 ? 'downloading' : 'idle', null);
   }
 

@@ -36,10 +36,10 @@ describe('fsctl add and fsctl ls', () => {
     assert.equal(again.code, 0);
     assert.equal(JSON.parse(again.text).added, false);
     const said = await fsctl(fx.agent, ['add', fx.origin.url('same.bin')]);
-    assert.equal(said.text, 'same.bin (already in the mount for this URL)\n');
+    assert.equal(said.text, 'same.bin (already in the mount from this source)\n');
     const clash = await fsctl(fx.agent, ['add', fx.origin.url('other.bin'), '--name', 'same.bin']);
     assert.equal(clash.code, 1);
-    assert.match(clash.stderr, /already in the mount for another URL/);
+    assert.match(clash.stderr, /same\.bin is already in the mount, from URL http:\/\/127\.0\.0\.1:\d+\/same\.bin$/m);
   });
 
   it('refuses bad names with a message naming the problem, and adds nothing', async () => {
@@ -114,6 +114,12 @@ describe('fsctl add and fsctl ls', () => {
   it('exits 2 on a usage error', async () => {
     const r = await fsctl(fx.agent, ['add']);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /missing required argument/);
+    assert.match(r.stderr, /give a URL, a --url-command, or both/);
+    const nameless = await fsctl(fx.agent, ['add', '--url-command', 'mint-url']);
+    assert.equal(nameless.code, 2);
+    assert.match(nameless.stderr, /a file added by --url-command alone needs --name/);
+    const unclosed = await fsctl(fx.agent, ['add', '--name', 'x', '--url-command', 'mint-url "open']);
+    assert.equal(unclosed.code, 2);
+    assert.match(unclosed.stderr, /--url-command: the command has an unclosed " quote/);
   });
 });

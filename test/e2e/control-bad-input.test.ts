@@ -67,6 +67,11 @@ describe('bad input on the control socket', () => {
       ['{"jsonrpc":"2.0","id":5,"method":"files.get","params":{"file":"x","extra":1}}\n', -32602, /unknown field "extra"/],
       ['{"jsonrpc":"2.0","id":6,"method":"files.add","params":{"url":"http://127.0.0.1/a","headers":{"x":1}}}\n', -32602, /header "x"/],
       ['{"jsonrpc":"2.0","id":7,"method":"files.add","params":{"url":"http://127.0.0.1/a","name":"../../etc/passwd"}}\n', -32000, /"\.\." segment/],
+      ['{"jsonrpc":"2.0","id":8,"method":"files.add","params":{"name":"a"}}\n', -32602, /give "url", "urlCommand", or both/],
+      ['{"jsonrpc":"2.0","id":9,"method":"files.add","params":{"urlCommand":["mint"]}}\n', -32602, /needs a "name"/],
+      ['{"jsonrpc":"2.0","id":10,"method":"files.add","params":{"name":"a","urlCommand":"mint --x"}}\n', -32602, /"urlCommand" must be a non-empty array/],
+      ['{"jsonrpc":"2.0","id":11,"method":"files.add","params":{"name":"a","urlCommand":[""]}}\n', -32602, /empty program/],
+      ['{"jsonrpc":"2.0","id":12,"method":"files.setUrl","params":{"file":"a"}}\n', -32602, /give either "url" or "urlCommand"/],
       ['[]\n', -32600, /empty batch/],
     ];
     for (const [text, code, message] of cases) {

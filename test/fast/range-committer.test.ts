@@ -59,6 +59,7 @@ describe('RangeCommitter', () => {
         name: id,
         url: `http://127.0.0.1/${id}`,
         headers: {},
+        urlCommand: null,
         origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true },
         addedAt: 0,
         lastAccessAt: 0,

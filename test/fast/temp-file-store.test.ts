@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { CacheQuota } from '../../agent/cache/cache-quota';
 import type { FsError } from '../../agent/errors';
 import { createOriginDispatcher } from '../../agent/origin/http-client';
+import { UrlSource } from '../../agent/origin/file-source';
 import { probeOrigin } from '../../agent/origin/probe';
 import { DownloadSlots } from '../../agent/store/download-slots';
 import { TempFileStore, type StoreOptions } from '../../agent/store/temp-file-store';
@@ -79,7 +80,8 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     const file = path.join(dir, `${name}.part`);
     if (onDisk > 0) await fs.writeFile(file, content.subarray(0, onDisk));
     const info = await probeOrigin(dispatcher, url, {});
-    const store = await TempFileStore.create({ id: name, name, url, headers: {}, origin: info }, file, options(over), claimed);
+    const source = { id: name, name, endpoints: new UrlSource(url, {}), origin: info };
+    const store = await TempFileStore.create(source, file, options(over), claimed);
     stores.push(store);
     return { store, content };
   }

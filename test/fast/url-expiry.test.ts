@@ -28,11 +28,21 @@ describe('when a signed URL expires, read from the URL', () => {
 
   it('an origin refusing an expired URL says when it expired and how to go on; otherwise the status, with no query string', () => {
     const url = 'https://d1.cloudfront.net/v.mp4?Expires=1795788000&Signature=secret';
-    const expired = refusalError(403, url, 1795788000 * 1000 + 1);
+    const expired = refusalError(403, url, {}, 1795788000 * 1000 + 1);
     assert.equal(expired.errno, 'EACCES');
     assert.equal(expired.message, 'the URL expired at 2026-11-27T14:00:00.000Z; give a new one with fsctl set-url');
-    const early = refusalError(403, url, 1795788000 * 1000 - 1);
+    const early = refusalError(403, url, {}, 1795788000 * 1000 - 1);
     assert.equal(early.message, 'origin answered HTTP 403 for https://d1.cloudfront.net/v.mp4?[redacted]');
-    assert.doesNotMatch(refusalError(404, url, Date.now()).message, /secret/);
+    assert.doesNotMatch(refusalError(404, url, {}, Date.now()).message, /secret/);
+  });
+
+  it('an origin refusing an expired JWT bearer token says when it expired, and never quotes the token', () => {
+    const claims = Buffer.from(JSON.stringify({ exp: 1795788000 })).toString('base64url');
+    const headers = { authorization: `Bearer eyJhbGciOiJIUzI1NiJ9.${claims}.secretsig` };
+    const expired = refusalError(401, 'https://api.example/v.mp4', headers, 1795788000 * 1000 + 1);
+    assert.equal(expired.errno, 'EACCES');
+    assert.match(expired.message, /^the bearer token expired at 2026-11-27T14:00:00\.000Z; give a fresh one with fsctl set-url -H, or a --url-command/);
+    assert.doesNotMatch(expired.message, /secretsig|eyJ/);
+    assert.equal(refusalError(401, 'https://api.example/v.mp4', headers, 1795788000 * 1000 - 1).errno, 'EIO');
   });
 });
