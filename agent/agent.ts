@@ -19,6 +19,7 @@ import { keepsFilesSparse } from './cache/sparse-check';
 import { currentBootId } from './platform/boot-id';
 import { mountPlan } from './platform/mount-options';
 import { processNames } from './platform/process-names';
+import { inhibitorCommand, SleepInhibitor } from './platform/sleep-inhibitor';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
@@ -66,6 +67,8 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #mount: FuseMount;
   readonly #control: ControlServer;
   readonly #events: EventHub;
+  /** Keeps the machine awake while files download; null when turned off (--no-inhibit-sleep). */
+  readonly #inhibitor: SleepInhibitor | null;
   readonly #startedAt = Date.now();
   /** Problems met at start that the user should hear of (a corrupt database moved aside). */
   readonly startupProblems: string[] = [];
@@ -109,6 +112,9 @@ export class Agent implements FsBackend, ControlTarget {
     this.#events = new EventHub(() => [...this.#pool.stores()].map(store => ({
       file: store.source.name, state: store.state, presentBytes: store.presentBytes, size: store.size, bytesPerSecond: store.bytesPerSecond,
     })));
+    const transferring = (): boolean => [...this.#pool.stores()].some(s => s.state === 'downloading' || s.state === 'stalled');
+    const inhibitor = new SleepInhibitor({ command: inhibitorCommand(process.platform, process.pid), log, isActive: transferring });
+    this.#inhibitor = config.inhibitSleep ? inhibitor : null;
     this.#mount = new FuseMount(config.mount, createFuseOps(this), { plan, platform: process.platform, log });
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
   }
@@ -247,6 +253,7 @@ export class Agent implements FsBackend, ControlTarget {
 
   readonly #storeObserver: StoreObserver = {
     onStateChange: (store, state, err) => {
+      this.#inhibitor?.poke();
       this.#events.publish({ type: 'state', file: store.source.name, state, error: err?.message ?? null, at: Date.now() });
       if (err instanceof OriginChangedError) {
         this.log.warn({ file: store.source.name, err: err.message }, 'the file changed at the origin during its download');
@@ -554,6 +561,7 @@ export class Agent implements FsBackend, ControlTarget {
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
     this.#events.close();
+    this.#inhibitor?.close();
     for (const entry of this.catalogue.entries()) entry.endpoints.close();
     const closing = this.#pool.closeAll('agent is stopping');
     // Let the EIO answers reach the kernel before the mount goes away.
@@ -573,7 +581,6 @@ export class Agent implements FsBackend, ControlTarget {
   }
 }
 
-/** The mtime a file shows: the origin's Last-Modified, or `fallback`. */
 /** How an error names where a file comes from: its URL (no query: it may hold a signature), or its command. */
 function describeSource (entry: FileEntry): string {
   return entry.urlCommand === null ? `URL ${displayUrl(entry.url)}` : `the url-command ${path.basename(entry.urlCommand[0])}`;
@@ -589,6 +596,7 @@ function withoutCredentials (url: string): string {
   return u.href;
 }
 
+/** The mtime a file shows: the origin's Last-Modified, or `fallback`. */
 function mtimeOf (origin: OriginInfo, fallback: number): number {
   const t = origin.lastModified !== null ? Date.parse(origin.lastModified) : NaN;
   return Number.isNaN(t) ? fallback : t;

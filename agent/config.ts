@@ -24,6 +24,8 @@ export interface AgentConfig {
   evictOnClose: boolean;
   /** Continue downloads that were running when the agent stopped, without waiting for a reader. */
   resumeDownloads: boolean;
+  /** Keep the machine from sleeping while any file downloads. */
+  inhibitSleep: boolean;
   /** Origin connections across all files. */
   maxConnections: number;
   /** Origin connections one file may use at once. */
@@ -215,6 +217,14 @@ const SPECS: Spec[] = [
     attr: 'resumeDownloads',
     negatable: true,
     help: 'continue unfinished downloads at start without waiting for a reader',
+    parse: bool,
+    defaultValue: () => true,
+  },
+  {
+    name: 'inhibit-sleep',
+    attr: 'inhibitSleep',
+    negatable: true,
+    help: 'keep the machine awake while any file downloads (systemd-inhibit on Linux, caffeinate on macOS)',
     parse: bool,
     defaultValue: () => true,
   },

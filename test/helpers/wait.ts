@@ -1,3 +1,6 @@
+import { watch } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { AgentEvent, FileDetails, FileSummary, WaiterSummary } from '../../agent/control/protocol';
 import { AgentClient } from '../../ctl/client';
 import type { AgentProcess } from './agent';
@@ -90,4 +93,40 @@ export function waitForEvent (agent: AgentProcess, match: (e: AgentEvent) => boo
     return seen !== undefined;
   };
   return waitOnEvents(agent, relevant, () => Promise.resolve(seen), timeoutMs, () => 'a matching event');
+}
+
+/**
+ * Waits until the text of `file` (written by another process) satisfies `until`, woken by
+ * the folder's change events; a file that does not exist yet reads as "".
+ */
+export function waitForText (file: string, until: (text: string) => boolean, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let checking = false;
+    let again = false;
+    // Watching starts before the first read, so no write can fall in between.
+    const watcher = watch(path.dirname(file), (_event, name) => { if (name === path.basename(file)) void check(); });
+    const finish = (err: Error | null, text = ''): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      watcher.close();
+      if (err !== null) reject(err); else resolve(text);
+    };
+    const timer = setTimeout(() => {
+      void fs.readFile(file, 'utf8').catch(() => '').then(text =>
+        finish(new Error(`timed out waiting on the text of ${file}; it holds: ${JSON.stringify(text)}`)));
+    }, timeoutMs);
+    const check = async (): Promise<void> => {
+      if (checking) { again = true; return; }
+      checking = true;
+      do {
+        again = false;
+        const text = await fs.readFile(file, 'utf8').catch(() => '');
+        if (until(text)) finish(null, text);
+      } while (again && !done);
+      checking = false;
+    };
+    void check();
+  });
 }
