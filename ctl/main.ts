@@ -113,6 +113,15 @@ function expiryText (f: FileSummary): string {
   return `${new Date(at).toISOString()} (${left > 0 ? `in ${duration(left)}` : `${duration(-left)} ${late}`})`;
 }
 
+/** Links pasted by hand that lapse within a day, of files not yet whole: the user must act, so `fsctl ls` says so. */
+function linkNote (f: FileSummary): string | null {
+  if (f.source !== 'url' || f.urlExpiresAt === null || f.state === 'complete') return null;
+  const left = f.urlExpiresAt - Date.now();
+  if (left > 86_400_000) return null;
+  const when = left > 0 ? `expires in ${duration(left)}` : `expired ${duration(-left)} ago`;
+  return `${f.name}: its URL ${when}; give a new one with fsctl set-url (or a --url-command)`;
+}
+
 /** --url-command's line as the words the agent will run, or a usage error. */
 function commandArg (line: string | undefined, json: boolean): { urlCommand: string[] } | Record<string, never> {
   if (line === undefined) return {};
@@ -204,6 +213,10 @@ program.command('status')
     // The table stays narrow: errors are one `fsctl info` away.
     const failed = files.filter(f => f.state === 'error');
     if (failed.length > 0) process.stdout.write(`${failed.length} failed; the reason: fsctl info ${failed[0].name}\n`);
+    for (const f of files) {
+      const note = linkNote(f);
+      if (note !== null) process.stdout.write(note + '\n');
+    }
   }));
 
 program.command('info')

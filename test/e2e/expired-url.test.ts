@@ -23,6 +23,8 @@ describe('a file added by a temporary link', () => {
     assert.ok(failed.presentBytes > 0);
     const info = (await fsctl(fx.agent, ['info', 'signed.bin'])).text;
     assert.match(info, /url expires\s+\S+Z \(.* ago: give a new one with fsctl set-url\)/);
+    const ls = (await fsctl(fx.agent, ['ls'])).text;
+    assert.match(ls, /^signed\.bin: its URL expired [\d. a-z]+ ago; give a new one with fsctl set-url \(or a --url-command\)$/m);
     assert.ok(await reader instanceof Error, 'the reader waiting when it failed got an error (EIO), never a wrong hash');
 
     const sentBefore = fx.origin.bytesSent('signed.bin');
