@@ -6,7 +6,7 @@ import type { RequestHeaders } from './origin-info';
 import { credentialsExpireAt } from './url-expiry';
 
 /** A url-command that runs longer than this is killed and counts as failed. */
-export const URL_COMMAND_TIMEOUT_MS = 30_000;
+const URL_COMMAND_TIMEOUT_MS = 30_000;
 /** More output than a URL and a few headers could need: the command is misbehaving. */
 const MAX_OUTPUT_BYTES = 64 * 1024;
 /**

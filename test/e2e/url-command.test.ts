@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import type { FileDetails } from '../../agent/control/protocol';
 import { AgentProcess, fsctl, hashFile, makeDirs, openOnce, readRange } from '../helpers/agent';
 import { useCleanups } from '../helpers/fixtures';
-import { waitForFile } from '../helpers/wait';
+import { waitForEvent, waitForFile } from '../helpers/wait';
 import { sha256, TestOrigin } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
@@ -128,6 +128,7 @@ describe('files whose links and tokens expire, refreshed by a url-command', () =
     assert.equal(head.code, 0, head.stderr);
 
     await fs.writeFile(broken, '');
+    const failureEvent = waitForEvent(agent, e => e.type === 'url-command' && !e.ok, 30_000);
     // Until the link in hand lapses, no new one is needed: wait for its expiry, a time the agent tells.
     const expiresAt = (await agent.rpc<FileDetails>('files.get', { file: 'flaky.bin' })).urlExpiresAt;
     assert.ok(expiresAt !== null);
@@ -142,6 +143,8 @@ describe('files whose links and tokens expire, refreshed by a url-command', () =
     assert.ok(failedAfter <= 2000 + 4000, `the read failed after ${failedAfter} ms`);
     const info = await fsctl(agent, ['info', 'flaky.bin']);
     assert.match(info.text, /^command error\s+url-command sh failed: exit status 3: token service down$/m);
+    const event = await failureEvent;
+    assert.ok(event.type === 'url-command' && event.file === 'flaky.bin' && event.error === 'url-command sh failed: exit status 3: token service down');
 
     // Healthy: other files read and the socket answers.
     assert.equal((await fsctl(agent, ['add', origin.url('other.bin')])).code, 0);
