@@ -10,6 +10,7 @@ import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
 import type {
   AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, WaiterSummary,
+  FolderAddParams, FolderResult, FolderSummary,
 } from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
@@ -27,6 +28,7 @@ import { UrlSource, type Endpoint, type FileSource } from './origin/file-source'
 import { displayUrl, OriginChangedError, sameVersion, type OriginInfo, type RequestHeaders } from './origin/origin-info';
 import { probeSource } from './origin/probe';
 import { CommandSource } from './origin/url-command';
+import { Folders, type FolderHost } from './folders/folders';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots } from './store/download-slots';
@@ -74,6 +76,9 @@ export class Agent implements FsBackend, ControlTarget {
   readonly startupProblems: string[] = [];
   /** Partial files from an earlier run whose origin is being re-checked; opens wait for it. */
   readonly #revalidating = new Map<string, Promise<void>>();
+  readonly #folders: Folders;
+  /** Files gone from their folder's index while open: removed when their last handle closes. */
+  readonly #removeWhenClosed = new Set<string>();
   #stopping: Promise<void> | null = null;
   /** Called once the agent has stopped on its own (shutdown asked over the socket). */
   onStopped: (() => void) | null = null;
@@ -117,6 +122,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.#inhibitor = config.inhibitSleep ? inhibitor : null;
     this.#mount = new FuseMount(config.mount, createFuseOps(this), { plan, platform: process.platform, log });
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
+    this.#folders = new Folders(this.#folderHost(), db);
   }
 
   /**
@@ -168,10 +174,11 @@ export class Agent implements FsBackend, ControlTarget {
     for (const r of records) {
       // A url-command runs again before the first request: what it minted before has likely expired.
       const endpoints = this.#endpointsFor(r.name, r.url, r.headers, r.urlCommand);
-      const { id, name, url, headers, urlCommand, origin, addedAt, mtimeMs } = r;
-      this.catalogue.add({ id, name, url, headers, urlCommand, endpoints, origin, addedAt, mtimeMs });
+      const { id, name, url, headers, urlCommand, folder, origin, addedAt, mtimeMs } = r;
+      this.catalogue.add({ id, name, url, headers, urlCommand, endpoints, folder, origin, addedAt, mtimeMs });
       this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned);
     }
+    this.#folders.load();
   }
 
   /** Background work after the mount is up: orphan sweep, origin re-checks, resumed downloads. */
@@ -249,6 +256,10 @@ export class Agent implements FsBackend, ControlTarget {
 
   releaseStore (store: TempFileStore): void {
     this.#pool.release(store);
+    // A file gone from its folder's index, open then: it leaves with its last handle.
+    if (store.openHandles === 0 && this.#removeWhenClosed.delete(store.id) && this.catalogue.get(store.source.name)?.id === store.id) {
+      this.removeFile(store.source.name).catch(err => this.log.warn({ err, file: store.source.name }, 'could not remove the file'));
+    }
   }
 
   readonly #storeObserver: StoreObserver = {
@@ -313,28 +324,71 @@ export class Agent implements FsBackend, ControlTarget {
       headers,
       urlCommand,
       endpoints,
+      folder: null,
       origin,
       addedAt: now,
       mtimeMs: mtimeOf(origin, now),
     };
     try {
-      this.catalogue.add(entry);
+      this.#insert(entry);
     } catch (err) {
       endpoints.close();
       throw err;
     }
-    try {
-      const argv = urlCommand === null ? null : [...urlCommand];
-      this.#db.insertFile({ ...entry, urlCommand: argv, lastAccessAt: now, state: 'idle', lastError: null, pinned: false });
-    } catch (err) {
-      this.catalogue.remove(name);
-      endpoints.close();
-      throw new FsError('EIO', `could not save ${name} in the state database: ${(err as Error).message}`);
-    }
-    const { size, acceptRanges } = origin;
-    this.log.info({ file: name, url: displayUrl(url), urlCommand: urlCommand !== null, size, acceptRanges }, 'file added');
-    this.#events.publish({ type: 'added', file: name, at: now });
     return { file: this.#summary(entry), added: true };
+  }
+
+  /** Puts a probed file in the catalogue and the database, or neither (throws FsError). */
+  #insert (entry: FileEntry): void {
+    this.catalogue.add(entry);
+    try {
+      const argv = entry.urlCommand === null ? null : [...entry.urlCommand];
+      this.#db.insertFile({ ...entry, urlCommand: argv, lastAccessAt: entry.addedAt, state: 'idle', lastError: null, pinned: false });
+    } catch (err) {
+      this.catalogue.remove(entry.name);
+      throw new FsError('EIO', `could not save ${entry.name} in the state database: ${(err as Error).message}`);
+    }
+    const { name, url, urlCommand, origin: { size, acceptRanges } } = entry;
+    const { folder } = entry;
+    this.log.info({ file: name, url: displayUrl(url), urlCommand: urlCommand !== null, folder, size, acceptRanges }, 'file added');
+    this.#events.publish({ type: 'added', file: name, at: entry.addedAt });
+  }
+
+  /** What the folders (agent/folders/) need of the catalogue. */
+  #folderHost (): FolderHost {
+    return {
+      dispatcher: this.#dispatcher,
+      log: this.log,
+      filesOf: folder => [...this.catalogue.entries()].filter(e => e.folder === folder),
+      get: name => this.catalogue.get(name),
+      addProbed: (name, url, headers, origin, folder) => {
+        const now = Date.now();
+        const entry: FileEntry = {
+          id: Catalogue.entryId(name, url),
+          name,
+          url,
+          headers,
+          urlCommand: null,
+          endpoints: new UrlSource(url, headers),
+          folder,
+          origin,
+          addedAt: now,
+          mtimeMs: mtimeOf(origin, now),
+        };
+        this.#insert(entry);
+        return entry;
+      },
+      retire: async entry => {
+        if (this.#pool.isPinned(entry.id)) return 'kept';
+        if ((this.#pool.get(entry.id)?.openHandles ?? 0) > 0) {
+          this.#removeWhenClosed.add(entry.id);
+          return 'when-closed';
+        }
+        await this.removeFile(entry.name);
+        return 'removed';
+      },
+      adoptNewVersion: (entry, now) => this.#adoptNewVersion(entry, now),
+    };
   }
 
   /** Where a file's connections get their URL: a fixed URL, or a url-command that mints one each time it is needed. */
@@ -445,6 +499,27 @@ export class Agent implements FsBackend, ControlTarget {
     this.#pool.get(entry.id)?.setEndpoints(endpoints);
     this.log.info({ file: entry.name, url: displayUrl(url), urlCommand: urlCommand !== null, keptBytes }, 'new source');
     return { file: this.#summary(this.catalogue.get(entry.name) ?? entry), keptBytes };
+  }
+
+  addFolder (params: FolderAddParams): Promise<FolderResult> {
+    parseUrl(params.url);
+    return this.#folders.add(params);
+  }
+
+  refreshFolder (folder: string): Promise<FolderResult> {
+    return this.#folders.refresh(folder);
+  }
+
+  listFolders (): FolderSummary[] {
+    return this.#folders.list();
+  }
+
+  /** Forgets a folder and removes its files (programs reading them get EIO from now on). */
+  async removeFolder (folder: string): Promise<{ removed: string; files: number }> {
+    this.#folders.forget(folder);
+    const files = [...this.catalogue.entries()].filter(e => e.folder === folder);
+    for (const entry of files) await this.removeFile(entry.name);
+    return { removed: folder, files: files.length };
   }
 
   /** Downloads the whole file now, with no reader attached. */
@@ -561,6 +636,7 @@ export class Agent implements FsBackend, ControlTarget {
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
     this.#events.close();
+    this.#folders.close();
     this.#inhibitor?.close();
     for (const entry of this.catalogue.entries()) entry.endpoints.close();
     const closing = this.#pool.closeAll('agent is stopping');

@@ -6,11 +6,13 @@ import { defaultPaths } from '../agent/paths';
 import {
   Methods, Notifications,
   type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type SetUrlResult, type WaiterSummary,
+  type FolderResult, type FolderSummary,
 } from '../agent/control/protocol';
 import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
 import { logDir } from '../agent/log';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { joinCommandWords, splitCommandWords } from './command-words';
+import { addFromList, folderReport, parseDuration, type FromFileResult } from './folders';
 import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
 import { showLogs } from './logs';
 import { agentStartHint } from './start-hint';
@@ -139,23 +141,120 @@ const URL_COMMAND_HELP = 'a command that prints a fresh URL, or JSON {"url", "he
   '(for links and tokens that expire); run without a shell, with FUSESTREAM_FILE and FUSESTREAM_URL set';
 
 program.command('add')
-  .description('add a remote file to the mount')
-  .argument('[url]', 'http(s) URL of the file (may be left out with --url-command and --name)')
+  .description('add a remote file (or with --recursive, a folder; with --from-file, a list of files) to the mount')
+  .argument('[url]', 'http(s) URL of the file or folder (may be left out with --url-command and --name, or --from-file)')
   .option('--name <name>', 'path inside the mount (may contain "/" for folders); default: the URL\'s last segment')
   .option('-H, --header <header...>', 'request header the origin needs, as "Name: value" (repeatable)')
   .option('--url-command <command>', URL_COMMAND_HELP)
-  .action((url: string | undefined, opts: { name?: string; header?: string[]; urlCommand?: string }) => withAgent(async (client, json) => {
+  .option('-r, --recursive', 'add every file of the folder at URL, read from its index page (nginx, Apache, python http.server)')
+  .option('--include <glob...>', 'with --recursive: only files matching one of these globs ("*.mp4", "season 1/**")')
+  .option('--exclude <glob...>', 'with --recursive: no file matching one of these globs')
+  .option('--depth <n>', 'with --recursive: subfolder levels to enter (0: the folder\'s own files); default: all')
+  .option('--refresh-every <duration>', 'with --recursive: read the index again this often ("10m", "1h"; at least 10 s)')
+  .option('--from-file <list>', 'add every "URL [NAME]" line of this file ("-": stdin); blank lines and # comments are skipped')
+  .action((url: string | undefined, opts: AddOptions) => withAgent(async (client, json) => {
+    const headers = opts.header ? parseHeaders(opts.header, json) : undefined;
+    if (opts.fromFile !== undefined) return await addList(client, opts.fromFile, url, headers, json);
+    if (opts.recursive === true) return await addFolder(client, url, opts, headers, json);
+    for (const o of ['include', 'exclude', 'depth', 'refreshEvery'] as const) {
+      if (opts[o] !== undefined) fail(EXIT.usage, `--${o === 'refreshEvery' ? 'refresh-every' : o} goes with --recursive`, json);
+    }
     if (url === undefined && opts.urlCommand === undefined) fail(EXIT.usage, 'give a URL, a --url-command, or both', json);
     if (url === undefined && opts.name === undefined) fail(EXIT.usage, 'a file added by --url-command alone needs --name', json);
     const params = {
       ...(url !== undefined ? { url } : {}),
       ...(opts.name !== undefined ? { name: opts.name } : {}),
-      ...(opts.header ? { headers: parseHeaders(opts.header, json) } : {}),
+      ...(headers !== undefined ? { headers } : {}),
       ...commandArg(opts.urlCommand, json),
     };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
     process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount from this source)\n`);
+  }));
+
+interface AddOptions {
+  name?: string;
+  header?: string[];
+  urlCommand?: string;
+  recursive?: boolean;
+  include?: string[];
+  exclude?: string[];
+  depth?: string;
+  refreshEvery?: string;
+  fromFile?: string;
+}
+
+async function addFolder (
+  client: AgentClient, url: string | undefined, opts: AddOptions, headers: Record<string, string> | undefined, json: boolean
+): Promise<void> {
+  if (url === undefined) fail(EXIT.usage, '--recursive needs the folder\'s URL', json);
+  if (opts.urlCommand !== undefined) fail(EXIT.usage, '--url-command adds one file; it does not go with --recursive', json);
+  const depth = opts.depth === undefined ? undefined : Number(opts.depth);
+  if (depth !== undefined && !(Number.isSafeInteger(depth) && depth >= 0)) {
+    fail(EXIT.usage, '--depth takes a whole number, 0 or more', json);
+  }
+  const refreshEveryMs = opts.refreshEvery === undefined ? undefined : parseDuration(opts.refreshEvery);
+  if (refreshEveryMs === null) {
+    fail(EXIT.usage, `--refresh-every takes a duration such as 90s, 10m or 1h, not "${opts.refreshEvery}"`, json);
+  }
+  const res = await client.call<FolderResult>(Methods.addFolder, {
+    url,
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(headers !== undefined ? { headers } : {}),
+    ...(opts.include !== undefined ? { include: opts.include } : {}),
+    ...(opts.exclude !== undefined ? { exclude: opts.exclude } : {}),
+    ...(depth !== undefined ? { depth } : {}),
+    ...(refreshEveryMs !== undefined ? { refreshEveryMs } : {}),
+  });
+  if (json) return printJson(res);
+  process.stdout.write(folderReport(res));
+  if (res.failed.length > 0) process.exitCode = EXIT.refused;
+}
+
+async function addList (
+  client: AgentClient, list: string, url: string | undefined, headers: Record<string, string> | undefined, json: boolean
+): Promise<void> {
+  if (url !== undefined) fail(EXIT.usage, '--from-file takes its URLs from the list; give no URL besides', json);
+  let res: FromFileResult;
+  try {
+    res = await addFromList(client, list, headers);
+  } catch (err) {
+    if (err instanceof AgentError) throw err;
+    return fail(EXIT.usage, `cannot read ${list}: ${(err as Error).message}`, json);
+  }
+  if (json) printJson(res);
+  else {
+    for (const f of res.failed) process.stdout.write(`failed   line ${f.line}${f.url !== '' ? ` ${f.url}` : ''}: ${f.error}\n`);
+    process.stdout.write(`${res.added.length} added, ${res.already.length} already in the mount, ${res.failed.length} failed\n`);
+  }
+  if (res.failed.length > 0) process.exitCode = EXIT.refused;
+}
+
+program.command('refresh')
+  .description('read a folder\'s index again: new files appear, files gone leave (once closed), changed ones are fetched anew')
+  .argument('<folder>', 'a folder added with --recursive')
+  .action((folder: string) => withAgent(async (client, json) => {
+    const res = await client.call<FolderResult>(Methods.refreshFolder, { folder: folder.replace(/\/+$/, '') });
+    if (json) return printJson(res);
+    process.stdout.write(folderReport(res));
+    if (res.failed.length > 0) process.exitCode = EXIT.refused;
+  }));
+
+program.command('folders')
+  .description('the folders added with --recursive: URL, filters, files, last read')
+  .action(() => withAgent(async (client, json) => {
+    const folders = await client.call<FolderSummary[]>(Methods.listFolders);
+    if (json) return printJson(folders);
+    if (folders.length === 0) { process.stdout.write('no folders; add one with: fsctl add URL/ --recursive\n'); return; }
+    const t = table(['folder', 'files', 'url', 'filters', 'refresh', 'last read']);
+    for (const f of folders) {
+      const depth = f.depth !== null ? [`depth ${f.depth}`] : [];
+      const filters = [...f.include.map(g => `+${g}`), ...f.exclude.map(g => `-${g}`), ...depth].join(' ') || '-';
+      const read = f.lastRefreshAt === null ? '-' : `${duration(Date.now() - f.lastRefreshAt)} ago`;
+      const last = f.lastError !== null ? `failed: ${f.lastError}` : read;
+      t.push([f.name, f.files, f.url, filters, f.refreshEveryMs === null ? '-' : `every ${duration(f.refreshEveryMs)}`, last]);
+    }
+    process.stdout.write(t.toString() + '\n');
   }));
 
 program.command('set-url')
@@ -181,9 +280,17 @@ program.command('set-url')
   }));
 
 program.command('rm')
-  .description('remove a file from the mount and drop its cached bytes (programs reading it get EIO)')
+  .description('remove a file (or a folder added with --recursive, with its files) and its cached bytes (programs reading it get EIO)')
   .argument('<file>', 'name in the mount, or a path inside the mount')
   .action((file: string) => withAgent(async (client, json) => {
+    const folders = await client.call<FolderSummary[]>(Methods.listFolders);
+    const folder = folders.find(f => f.name === file.replace(/\/+$/, ''));
+    if (folder !== undefined) {
+      const gone = await client.call<{ removed: string; files: number }>(Methods.removeFolder, { folder: folder.name });
+      if (json) return printJson(gone);
+      process.stdout.write(`removed the folder ${gone.removed} and its ${gone.files} file(s)\n`);
+      return;
+    }
     const res = await client.call<{ removed: string }>(Methods.removeFile, { file: await fileArg(client, file) });
     if (json) return printJson(res);
     process.stdout.write(`removed ${res.removed}\n`);
@@ -191,18 +298,22 @@ program.command('rm')
 
 program.command('status')
   .alias('ls')
-  .description('the agent and every file: size, progress, rate, state, open handles, waiting reads')
+  .description('the agent and every file (or those under FOLDER): size, progress, rate, state, open handles, waiting reads')
+  .argument('[folder]', 'show only the files under this folder of the mount')
   .option('-w, --watch', 'live view with progress bars, until Ctrl-C')
-  .action((opts: { watch?: boolean }) => withAgent(async (client, json) => {
+  .action((folder: string | undefined, opts: { watch?: boolean }) => withAgent(async (client, json) => {
     if (opts.watch === true) {
       await watchStatus(client, json).catch(() => process.exit(EXIT.noAgent)); // it said why
       return;
     }
-    const [files, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
+    const [all, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
+    const under = folder?.replace(/\/+$/, '');
+    const files = under === undefined ? all : all.filter(f => f.name.startsWith(`${under}/`));
     if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
     const color = colorEnabled();
     process.stdout.write(statusHeader(status) + '\n');
+    if (under !== undefined && files.length === 0) fail(EXIT.refused, `no files under ${under}/ in the mount`, json);
     if (files.length === 0) { process.stdout.write('no files; add one with: fsctl add URL\n'); return; }
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {

@@ -28,6 +28,10 @@ export interface Faults {
    * (from `/_mint/bearer`; 401 without or after expiry).
    */
   access?: 'signed' | 'bearer';
+  /** Serve with this Content-Type (a hand-made index page: "text/html"). */
+  contentType?: string;
+  /** Answer every request with 302 to this path (a redirect loop, pointed at itself). */
+  redirectTo?: string;
 }
 
 interface ServedFile {
@@ -78,6 +82,8 @@ export class TestOrigin {
   connections = 0;
   /** Links and tokens handed out by `/_mint/…`. */
   mints = 0;
+  /** How folder index pages look: as nginx's autoindex, Apache's mod_autoindex or `python3 -m http.server` write them. */
+  indexStyle: 'nginx' | 'apache' | 'python' = 'nginx';
   /** Requests refused for missing or expired credentials. */
   refusals = 0;
 
@@ -113,6 +119,11 @@ export class TestOrigin {
       }
     );
     return content;
+  }
+
+  /** Stops serving `name` (a file removed at the origin). */
+  remove (name: string): void {
+    this.#files.delete(name);
   }
 
   /** Replaces a file's faults (a stalled origin recovers, say). */
@@ -199,9 +210,10 @@ export class TestOrigin {
     }
     const range = req.headers.range ?? null;
     this.requests.push({ file: name, method: req.method ?? '', range, ifRange: (req.headers['if-range'] as string | undefined) ?? null });
-    if (file === undefined && name === '') { this.#index(res); return; }
+    if (file === undefined && (name === '' || name.endsWith('/'))) { this.#index(name, res); return; }
     if (file === undefined) { res.writeHead(404).end(); return; }
     const f = file.faults;
+    if (f.redirectTo !== undefined) { res.writeHead(302, { location: f.redirectTo }).end(); return; }
     if (req.method === 'HEAD' && f.refuseHead) { res.writeHead(405).end(); return; }
     if (req.method === 'GET') {
       file.gets++;
@@ -215,7 +227,7 @@ export class TestOrigin {
     const headers: http.OutgoingHttpHeaders = {
       etag: file.etag,
       'last-modified': file.lastModified,
-      'content-type': 'application/octet-stream',
+      'content-type': f.contentType ?? 'application/octet-stream',
     };
     if (!f.noRange) headers['accept-ranges'] = 'bytes';
     let start = 0;
@@ -252,11 +264,49 @@ export class TestOrigin {
     }
   }
 
-  /** The root's index page, as a plain autoindex lists it: what rclone's http remote reads. */
-  #index (res: http.ServerResponse): void {
-    const links = [...this.#files.keys()].filter(n => !n.includes('/')).sort()
-      .map(n => `<a href="${encodeURIComponent(n)}">${n.replace(/[<>&"]/g, c => `&#${c.charCodeAt(0)};`)}</a>`);
-    const page = `<html><body><pre>\n${links.join('\n')}\n</pre></body></html>\n`;
+  /**
+   * The index page of a folder ("" for the root, else "a/b/"): its files and subfolders, in
+   * `indexStyle`, with the parent link and (Apache) sort links a real one has; 404 for a
+   * folder that holds nothing. What rclone's http remote and `fsctl add --recursive` read.
+   */
+  #index (folder: string, res: http.ServerResponse): void {
+    const children = new Map<string, { isFolder: boolean; size: number }>();
+    for (const [name, f] of this.#files) {
+      if (!name.startsWith(folder)) continue;
+      const rest = name.slice(folder.length);
+      const slash = rest.indexOf('/');
+      if (slash < 0) children.set(rest, { isFolder: false, size: f.content.length });
+      else children.set(rest.slice(0, slash), { isFolder: true, size: 0 });
+    }
+    if (children.size === 0 && folder !== '') { res.writeHead(404).end(); return; }
+    const esc = (s: string): string => s.replace(/[<>&"']/g, c => `&#${c.charCodeAt(0)};`);
+    const entries = [...children].sort(([a], [b]) => a < b ? -1 : 1).map(([n, c]) => {
+      const href = encodeURIComponent(n) + (c.isFolder ? '/' : '');
+      return { href, text: esc(n) + (c.isFolder ? '/' : ''), size: c.size, isFolder: c.isFolder };
+    });
+    const title = `/${folder}`;
+    let page: string;
+    if (this.indexStyle === 'python') {
+      const items = entries.map(e => `<li><a href="${e.href}">${e.text}</a></li>`).join('\n');
+      page = '<!DOCTYPE HTML>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n' +
+        `<title>Directory listing for ${esc(title)}</title>\n</head>\n` +
+        `<body>\n<h1>Directory listing for ${esc(title)}</h1>\n<hr>\n<ul>\n${items}\n</ul>\n<hr>\n</body>\n</html>\n`;
+    } else if (this.indexStyle === 'apache') {
+      const rows = entries.map(e => `<tr><td valign="top"><img src="/icons/${e.isFolder ? 'folder' : 'movie'}.gif" alt="[   ]"></td>` +
+        `<td><a href="${e.href}">${e.text}</a></td><td align="right">2026-01-01 00:00  </td><td align="right">${e.isFolder ? '-' : e.size}</td></tr>`);
+      const parent = `/${folder.split('/').slice(0, -2).join('/')}`;
+      page = '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<html>\n <head>\n' +
+        `  <title>Index of ${esc(title)}</title>\n </head>\n <body>\n` +
+        `<h1>Index of ${esc(title)}</h1>\n  <table>\n   <tr><th valign="top"><img src="/icons/blank.gif" alt="[ICO]"></th>` +
+        '<th><a href="?C=N;O=D">Name</a></th><th><a href="?C=M;O=A">Last modified</a></th><th><a href="?C=S;O=A">Size</a></th></tr>\n' +
+        `<tr><td valign="top"><img src="/icons/back.gif" alt="[PARENTDIR]"></td><td><a href="${parent}">Parent Directory</a></td></tr>\n` +
+        `${rows.join('\n')}\n</table>\n<address>Apache/2.4.62 (Debian) Server at 127.0.0.1 Port ${this.port}</address>\n</body></html>\n`;
+    } else {
+      const lines = entries.map(e => `<a href="${e.href}">${e.text}</a>${' '.repeat(Math.max(1, 51 - e.text.length))}01-Jan-2026 00:00` +
+        `${(e.isFolder ? '-' : String(e.size)).padStart(20)}`);
+      page = `<html>\n<head><title>Index of ${esc(title)}</title></head>\n<body>\n<h1>Index of ${esc(title)}</h1><hr><pre>` +
+        `<a href="../">../</a>\n${lines.join('\n')}\n</pre><hr></body>\n</html>\n`;
+    }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page);
   }
 

@@ -17,6 +17,8 @@ export interface FileEntry {
   readonly urlCommand: readonly string[] | null;
   /** Gives each connection its URL and headers, from the fields above. */
   readonly endpoints: FileSource;
+  /** The folder (fsctl add --recursive) it came from, or null. */
+  readonly folder: string | null;
   readonly origin: OriginInfo;
   readonly addedAt: number;
   /** Shown as the file's mtime: the origin's Last-Modified, or when it was added. */

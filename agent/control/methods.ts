@@ -5,7 +5,7 @@ import type { Connection } from './server';
 import {
   Methods, RpcError,
   type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
-  type SetUrlParams, type SetUrlResult,
+  type SetUrlParams, type SetUrlResult, type FolderAddParams, type FolderResult, type FolderSummary,
 } from './protocol';
 
 /** What the control methods need of the agent. */
@@ -19,6 +19,10 @@ export interface ControlTarget {
   cancel (file: string): Promise<FileSummary>;
   resume (file: string): Promise<FileSummary>;
   setUrl (params: SetUrlParams): Promise<SetUrlResult>;
+  addFolder (params: FolderAddParams): Promise<FolderResult>;
+  refreshFolder (folder: string): Promise<FolderResult>;
+  listFolders (): FolderSummary[];
+  removeFolder (folder: string): Promise<{ removed: string; files: number }>;
   prefetch (file: string): Promise<FileSummary>;
   setPinned (file: string, pinned: boolean): FileSummary;
   evict (params: EvictParams): Promise<{ freedBytes: number }>;
@@ -74,6 +78,22 @@ function optHeaders (p: Params, key: string): Record<string, string> | undefined
     if (typeof val !== 'string') throw new ParamError(`header "${k}" must have a string value`);
   }
   return v as Record<string, string>;
+}
+
+function optGlobs (p: Params, key: string): string[] | undefined {
+  const v = p[key];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > 100 || !v.every(g => typeof g === 'string' && g !== '' && g.length <= 1000)) {
+    throw new ParamError(`"${key}" must be an array of up to 100 non-empty glob strings`);
+  }
+  return v as string[];
+}
+
+function optCount (p: Params, key: string): number | undefined {
+  const v = p[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ParamError(`"${key}" must be a whole number, 0 or more`);
+  return v;
 }
 
 /** Most words a url-command may have; more is not a command line. */
@@ -135,6 +155,22 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     return target.setUrl(set);
   });
   rpc.addMethod(Methods.prefetch, raw => target.prefetch(file(raw)));
+  rpc.addMethod(Methods.addFolder, raw => {
+    const p = only(objectParams(raw), ['url', 'name', 'headers', 'include', 'exclude', 'depth', 'refreshEveryMs']);
+    return target.addFolder({
+      url: str(p, 'url'),
+      name: optStr(p, 'name'),
+      headers: optHeaders(p, 'headers'),
+      include: optGlobs(p, 'include'),
+      exclude: optGlobs(p, 'exclude'),
+      depth: optCount(p, 'depth'),
+      refreshEveryMs: optCount(p, 'refreshEveryMs'),
+    });
+  });
+  const folder = (raw: unknown): string => str(only(objectParams(raw), ['folder']), 'folder');
+  rpc.addMethod(Methods.refreshFolder, raw => target.refreshFolder(folder(raw)));
+  rpc.addMethod(Methods.listFolders, raw => { none(raw); return target.listFolders(); });
+  rpc.addMethod(Methods.removeFolder, raw => target.removeFolder(folder(raw)));
   rpc.addMethod(Methods.pin, raw => target.setPinned(file(raw), true));
   rpc.addMethod(Methods.unpin, raw => target.setPinned(file(raw), false));
   rpc.addMethod(Methods.evict, raw => {

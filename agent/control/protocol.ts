@@ -20,6 +20,10 @@ export const Methods = {
   unpin: 'files.unpin',
   prefetch: 'files.prefetch',
   evict: 'cache.evict',
+  addFolder: 'folders.add',
+  refreshFolder: 'folders.refresh',
+  listFolders: 'folders.list',
+  removeFolder: 'folders.remove',
   listWaiters: 'waiters.list',
   subscribe: 'events.subscribe',
 } as const;
@@ -130,6 +134,55 @@ export interface AddFileResult {
   file: FileSummary;
   /** False when the same URL was already there under the same name. */
   added: boolean;
+}
+
+/** folders.add: a remote folder, read from its index page(s). */
+export interface FolderAddParams {
+  url: string;
+  /** Its path in the mount; default: the last segment of the URL's path. */
+  name?: string;
+  headers?: Record<string, string>;
+  /** Globs over paths in the folder ("*.mp4", "season 1/**"); a glob without "/" matches a file's name at any depth. */
+  include?: string[];
+  exclude?: string[];
+  /** Subfolder levels to enter (0: the folder's own files); default: all. */
+  depth?: number;
+  /** Read the index again this often (ms, at least 10 s); default: only on folders.refresh. */
+  refreshEveryMs?: number;
+}
+
+/** What folders.add and folders.refresh did, file by file. */
+export interface FolderResult {
+  folder: string;
+  added: string[];
+  /** The origin serves another version: the old bytes were dropped. */
+  changed: string[];
+  /** Gone from the index, and taken out of the mount... */
+  removed: string[];
+  /** ...or to be, once their last handle closes... */
+  removeWhenClosed: string[];
+  /** ...or kept, since they are pinned. */
+  keptPinned: string[];
+  unchanged: number;
+  /** Files that could not be added (their HEAD failed, a name is taken or not valid), with why. */
+  failed: Array<{ name: string; error: string }>;
+  /** Files the include/exclude globs left out, and subfolders beyond the depth. */
+  filteredOut: number;
+  deeperFolders: number;
+}
+
+export interface FolderSummary {
+  name: string;
+  url: string;
+  include: string[];
+  exclude: string[];
+  depth: number | null;
+  refreshEveryMs: number | null;
+  files: number;
+  /** When it was last read since the agent started (ms since the epoch), or null. */
+  lastRefreshAt: number | null;
+  /** Why the last read failed, or null. */
+  lastError: string | null;
 }
 
 export interface WaiterSummary {

@@ -42,6 +42,13 @@ export function headerValue (headers: OriginResponse['headers'], name: string): 
   return Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
+/** A failed request's cause in a few words: a system error's code, or undici's message ("max redirects"). */
+export function failureDetail (err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && !code.startsWith('UND_ERR')) return code;
+  return (err as Error).message ?? String(err);
+}
+
 /** Discards a body we do not want, without letting an error escape. */
 export function dropBody (res: OriginResponse): void {
   res.body.on('error', () => {});

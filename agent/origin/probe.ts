@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
-import { dropBody, headerValue, sendRequest, type OriginResponse } from './http-client';
+import { dropBody, failureDetail, headerValue, sendRequest, type OriginResponse } from './http-client';
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
 import type { Endpoint, FileSource } from './file-source';
 import { OriginRefusedError, refusalError } from './url-expiry';
@@ -85,6 +85,5 @@ export function validators (res: OriginResponse): { etag: string | null; lastMod
 }
 
 function unreachable (url: string, err: unknown): FsError {
-  const detail = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-  return new FsError('EIO', `origin unreachable: ${displayUrl(url)} (${detail})`, { cause: err });
+  return new FsError('EIO', `origin unreachable: ${displayUrl(url)} (${failureDetail(err)})`, { cause: err });
 }

@@ -40,4 +40,16 @@ export const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // The command (JSON argv) that mints a file's URL and headers, for temporary links.
   'ALTER TABLE files ADD COLUMN url_command TEXT;',
+  // Remote folders added whole (fsctl add --recursive), and which files came from one.
+  `CREATE TABLE folders (
+     name              TEXT PRIMARY KEY,
+     url               TEXT NOT NULL,
+     headers           TEXT NOT NULL DEFAULT '{}',
+     include           TEXT NOT NULL DEFAULT '[]',
+     exclude           TEXT NOT NULL DEFAULT '[]',
+     depth             INTEGER,
+     refresh_every_ms  INTEGER,
+     added_at          INTEGER NOT NULL
+   );
+   ALTER TABLE files ADD COLUMN folder TEXT;`,
 ];

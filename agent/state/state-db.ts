@@ -12,6 +12,8 @@ export interface FileRecord {
   url: string;
   headers: RequestHeaders;
   urlCommand: string[] | null;
+  /** The folder (fsctl add --recursive) the file came from, or null. */
+  folder: string | null;
   origin: OriginInfo;
   addedAt: number;
   lastAccessAt: number;
@@ -29,6 +31,7 @@ interface FileRow {
   url: string;
   headers: string;
   url_command: string | null;
+  folder: string | null;
   size: number;
   etag: string | null;
   last_modified: string | null;
@@ -39,6 +42,31 @@ interface FileRow {
   state: string;
   last_error: string | null;
   pinned: number;
+}
+
+/** A remote folder added whole, with what decides which of its files are in the mount. */
+export interface FolderRecord {
+  /** Its path in the mount; its files are under it. */
+  name: string;
+  url: string;
+  headers: RequestHeaders;
+  include: string[];
+  exclude: string[];
+  depth: number | null;
+  /** Read its index again this often (ms), or null: only on fsctl refresh. */
+  refreshEveryMs: number | null;
+  addedAt: number;
+}
+
+interface FolderRow {
+  name: string;
+  url: string;
+  headers: string;
+  include: string;
+  exclude: string;
+  depth: number | null;
+  refresh_every_ms: number | null;
+  added_at: number;
 }
 
 export interface OpenResult {
@@ -123,6 +151,7 @@ export class StateDb {
       url: row.url,
       headers: JSON.parse(row.headers) as RequestHeaders,
       urlCommand: row.url_command === null ? null : JSON.parse(row.url_command) as string[],
+      folder: row.folder,
       origin: { size: row.size, etag: row.etag, lastModified: row.last_modified, acceptRanges: row.accept_ranges === 1 },
       addedAt: row.added_at,
       lastAccessAt: row.last_access_at,
@@ -134,6 +163,37 @@ export class StateDb {
     }));
   }
 
+  folders (): FolderRecord[] {
+    return (this.#stmts.allFolders.all() as FolderRow[]).map(row => ({
+      name: row.name,
+      url: row.url,
+      headers: JSON.parse(row.headers) as RequestHeaders,
+      include: JSON.parse(row.include) as string[],
+      exclude: JSON.parse(row.exclude) as string[],
+      depth: row.depth,
+      refreshEveryMs: row.refresh_every_ms,
+      addedAt: row.added_at,
+    }));
+  }
+
+  insertFolder (f: FolderRecord): void {
+    this.#stmts.insertFolder.run({
+      name: f.name,
+      url: f.url,
+      headers: JSON.stringify(f.headers),
+      include: JSON.stringify(f.include),
+      exclude: JSON.stringify(f.exclude),
+      depth: f.depth,
+      refresh_every_ms: f.refreshEveryMs,
+      added_at: f.addedAt,
+    });
+  }
+
+  /** Forgets a folder; its files stay (they are removed one by one, each with its ranges). */
+  deleteFolder (name: string): void {
+    this.#stmts.deleteFolder.run(name);
+  }
+
   insertFile (f: Omit<FileRecord, 'ranges'>): void {
     this.#stmts.insertFile.run({
       id: f.id,
@@ -141,6 +201,7 @@ export class StateDb {
       url: f.url,
       headers: JSON.stringify(f.headers),
       url_command: f.urlCommand === null ? null : JSON.stringify(f.urlCommand),
+      folder: f.folder,
       size: f.origin.size,
       etag: f.origin.etag,
       last_modified: f.origin.lastModified,
@@ -241,9 +302,9 @@ function prepare (db: Db): Record<string, Statement> {
     allFiles: db.prepare('SELECT * FROM files'),
     allRanges: db.prepare('SELECT file_id, start, end FROM ranges ORDER BY file_id, start'),
     insertFile: db.prepare(`
-      INSERT INTO files (id, name, url, headers, url_command, size, etag, last_modified, accept_ranges,
+      INSERT INTO files (id, name, url, headers, url_command, folder, size, etag, last_modified, accept_ranges,
         added_at, last_access_at, mtime_ms, state, last_error, pinned)
-      VALUES (@id, @name, @url, @headers, @url_command, @size, @etag, @last_modified, @accept_ranges,
+      VALUES (@id, @name, @url, @headers, @url_command, @folder, @size, @etag, @last_modified, @accept_ranges,
         @added_at, @last_access_at, @mtime_ms, @state, @last_error, @pinned)`),
     deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
     updateOrigin: db.prepare(
@@ -258,6 +319,11 @@ function prepare (db: Db): Record<string, Statement> {
     unsyncedRanges: db.prepare('SELECT file_id, start, end FROM unsynced_ranges WHERE boot_id = ? ORDER BY file_id, start'),
     deleteUnsynced: db.prepare('DELETE FROM unsynced_ranges WHERE file_id = ?'),
     insertUnsynced: db.prepare('INSERT INTO unsynced_ranges (file_id, start, end, boot_id) VALUES (?, ?, ?, ?)'),
+    allFolders: db.prepare('SELECT * FROM folders ORDER BY name'),
+    insertFolder: db.prepare(`
+      INSERT INTO folders (name, url, headers, include, exclude, depth, refresh_every_ms, added_at)
+      VALUES (@name, @url, @headers, @include, @exclude, @depth, @refresh_every_ms, @added_at)`),
+    deleteFolder: db.prepare('DELETE FROM folders WHERE name = ?'),
     getSetting: db.prepare('SELECT value FROM settings WHERE key = ?'),
     setSetting: db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
   };

@@ -60,6 +60,7 @@ describe('RangeCommitter', () => {
         url: `http://127.0.0.1/${id}`,
         headers: {},
         urlCommand: null,
+        folder: null,
         origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true },
         addedAt: 0,
         lastAccessAt: 0,
