@@ -10,7 +10,7 @@ import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
 import type {
   AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, WaiterSummary,
-  FolderAddParams, FolderResult, FolderSummary,
+  FolderAddParams, FolderResult, FolderSummary, VerifyResult,
 } from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
@@ -29,10 +29,12 @@ import { displayUrl, OriginChangedError, sameVersion, type OriginInfo, type Requ
 import { probeSource } from './origin/probe';
 import { CommandSource } from './origin/url-command';
 import { Folders, type FolderHost } from './folders/folders';
+import { ContentHasher } from './verify/content-hasher';
+import { userSha256 } from './verify/digest';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots } from './store/download-slots';
-import type { StoreObserver, TempFileStore } from './store/temp-file-store';
+import type { FileState, StoreObserver, TempFileStore } from './store/temp-file-store';
 
 /** Default quota: this much at most... */
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
@@ -65,6 +67,7 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
   readonly #dispatcher: Dispatcher = createOriginDispatcher();
+  readonly #hasher = new ContentHasher();
   readonly #slots: DownloadSlots;
   readonly #mount: FuseMount;
   readonly #control: ControlServer;
@@ -77,6 +80,10 @@ export class Agent implements FsBackend, ControlTarget {
   /** Partial files from an earlier run whose origin is being re-checked; opens wait for it. */
   readonly #revalidating = new Map<string, Promise<void>>();
   readonly #folders: Folders;
+  /** What a file's last bad copy hashed to, while it has no good one. */
+  readonly #badDigest = new Map<string, string>();
+  /** Bumped when bytes that failed their digest are dropped: an open then drops the kernel's cached pages. */
+  readonly #contentEpochs = new Map<string, number>();
   /** Files gone from their folder's index while open: removed when their last handle closes. */
   readonly #removeWhenClosed = new Set<string>();
   #stopping: Promise<void> | null = null;
@@ -107,6 +114,7 @@ export class Agent implements FsBackend, ControlTarget {
         slots: this.#slots,
         maxDownloadsPerFile: config.maxConnectionsPerFile,
         fillMaxBytes: config.fillFilesUpTo,
+        hasher: this.#hasher,
       },
       db,
       committer: this.#committer,
@@ -176,7 +184,7 @@ export class Agent implements FsBackend, ControlTarget {
       const endpoints = this.#endpointsFor(r.name, r.url, r.headers, r.urlCommand);
       const { id, name, url, headers, urlCommand, folder, origin, addedAt, mtimeMs } = r;
       this.catalogue.add({ id, name, url, headers, urlCommand, endpoints, folder, origin, addedAt, mtimeMs });
-      this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned);
+      this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned, r.verified);
     }
     this.#folders.load();
   }
@@ -254,6 +262,10 @@ export class Agent implements FsBackend, ControlTarget {
     return this.#pool.acquire(current);
   }
 
+  contentEpoch (id: string): number {
+    return this.#contentEpochs.get(id) ?? 0;
+  }
+
   releaseStore (store: TempFileStore): void {
     this.#pool.release(store);
     // A file gone from its folder's index, open then: it leaves with its last handle.
@@ -276,6 +288,21 @@ export class Agent implements FsBackend, ControlTarget {
       }
     },
     onWaitersChanged: store => this.#events.waitersChanged(store.source.name, store),
+    onVerified: (store, ok, actual) => {
+      const digest = store.source.origin.digest!;
+      const file = store.source.name;
+      this.#events.publish({ type: 'verified', file, ok, algorithm: digest.algorithm, expected: digest.hex, actual, at: Date.now() });
+      if (ok) {
+        this.#badDigest.delete(store.id);
+        this.log.info({ file, algorithm: digest.algorithm }, 'verified');
+        return;
+      }
+      this.#badDigest.set(store.id, actual);
+      // Pages the kernel cached of this copy must not reach a new open.
+      this.#contentEpochs.set(store.id, (this.#contentEpochs.get(store.id) ?? 0) + 1);
+      const said = { algorithm: digest.algorithm, expected: digest.hex, source: digest.source };
+      this.log.warn({ file, ...said, actual }, 'downloaded bytes do not match the digest');
+    },
     onRetry: (store, err, delayMs, attempt) => {
       this.#events.publish({ type: 'retry', file: store.source.name, error: err.message, delayMs, attempt, at: Date.now() });
       this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt }, 'download attempt failed; retrying');
@@ -299,6 +326,7 @@ export class Agent implements FsBackend, ControlTarget {
       throw new FsError('EEXIST', `${name} is already in the mount, from ${describeSource(existing)}`);
     }
     this.catalogue.checkFree(name);
+    const userDigest = params.sha256 !== undefined ? userSha256(params.sha256) : null;
     const headers = params.headers ?? {};
     const endpoints = this.#endpointsFor(name, given?.href ?? '', headers, urlCommand);
     let probed: { origin: OriginInfo; endpoint: Endpoint };
@@ -308,7 +336,8 @@ export class Agent implements FsBackend, ControlTarget {
       endpoints.close();
       throw err;
     }
-    const { origin } = probed;
+    // The user's digest is the one checked: they know what they expect.
+    const origin = userDigest === null ? probed.origin : { ...probed.origin, digest: userDigest };
     // The probe awaited the network: another add may have taken the name meanwhile.
     const raced = this.catalogue.get(name);
     if (raced !== undefined && sameSource(raced)) {
@@ -621,7 +650,29 @@ export class Agent implements FsBackend, ControlTarget {
       lastError: store?.lastError?.message ?? null,
       urlExpiresAt: entry.endpoints.describe().expiresAt,
       source: entry.endpoints.kind,
+      verification: this.#verification(entry, store?.state ?? null),
     };
+  }
+
+  #verification (entry: FileEntry, state: FileState | null): FileSummary['verification'] {
+    const digest = entry.origin.digest;
+    if (digest === null) return null;
+    const { algorithm, source, hex: expected } = digest;
+    if (this.#pool.isVerified(entry.id)) return { algorithm, source, expected, state: 'verified', actual: expected };
+    const bad = this.#badDigest.get(entry.id) ?? null;
+    return { algorithm, source, expected, state: state === 'error' && bad !== null ? 'failed' : 'pending', actual: bad };
+  }
+
+  /** fsctl verify: hashes a complete file on disk again; a mismatch drops its bytes and fetches them anew. */
+  async verifyFile (file: string): Promise<VerifyResult> {
+    const entry = this.#resolve(file);
+    const digest = entry.origin.digest;
+    if (digest === null) {
+      throw new FsError('EINVAL', `no digest is known for ${entry.name}: its origin states none; give one with fsctl add --sha256`);
+    }
+    const store = await this.#pool.ensure(entry);
+    const { ok, actual } = await store.recheck();
+    return { file: entry.name, ok, algorithm: digest.algorithm, expected: digest.hex, actual };
   }
 
   /**
@@ -653,6 +704,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.#committer.stop();
     this.#db.close();
     await this.#dispatcher.close().catch(() => {});
+    await this.#hasher.close();
     this.log.info('stopped');
   }
 }

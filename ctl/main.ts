@@ -6,7 +6,7 @@ import { defaultPaths } from '../agent/paths';
 import {
   Methods, Notifications,
   type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type SetUrlResult, type WaiterSummary,
-  type FolderResult, type FolderSummary,
+  type FolderResult, type FolderSummary, type VerifyResult,
 } from '../agent/control/protocol';
 import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
 import { logDir } from '../agent/log';
@@ -115,6 +115,23 @@ function expiryText (f: FileSummary): string {
   return `${new Date(at).toISOString()} (${left > 0 ? `in ${duration(left)}` : `${duration(-left)} ${late}`})`;
 }
 
+/** The state cell's suffix in `fsctl ls`: how the file's content checked out, when it has a digest. */
+function verificationNote (f: FileSummary): string {
+  const v = f.verification;
+  if (v === null || v.state === 'pending') return '';
+  return v.state === 'verified' ? `, verified (${v.algorithm})` : `, did not match its ${v.algorithm}`;
+}
+
+/** `fsctl info`'s content row. */
+function verificationText (f: FileSummary): string {
+  const v = f.verification;
+  if (v === null) return '- (no digest: the origin states none; fsctl add --sha256 gives one)';
+  const said = `${v.algorithm} ${v.expected}, from ${v.source === 'user' ? '--sha256' : v.source}`;
+  if (v.state === 'verified') return `verified (${said})`;
+  if (v.state === 'failed') return `did not match twice (${said}; the last copy hashed to ${v.actual ?? '?'}); its bytes were dropped`;
+  return `checked once complete (${said})` + (v.actual !== null ? `; a copy that hashed to ${v.actual} was dropped` : '');
+}
+
 /** Links pasted by hand that lapse within a day, of files not yet whole: the user must act, so `fsctl ls` says so. */
 function linkNote (f: FileSummary): string | null {
   if (f.source !== 'url' || f.urlExpiresAt === null || f.state === 'complete') return null;
@@ -152,8 +169,12 @@ program.command('add')
   .option('--depth <n>', 'with --recursive: subfolder levels to enter (0: the folder\'s own files); default: all')
   .option('--refresh-every <duration>', 'with --recursive: read the index again this often ("10m", "1h"; at least 10 s)')
   .option('--from-file <list>', 'add every "URL [NAME]" line of this file ("-": stdin); blank lines and # comments are skipped')
+  .option('--sha256 <hex>', 'the file\'s sha-256: its bytes are checked against it once downloaded (over any digest the origin states)')
   .action((url: string | undefined, opts: AddOptions) => withAgent(async (client, json) => {
     const headers = opts.header ? parseHeaders(opts.header, json) : undefined;
+    if (opts.sha256 !== undefined && (opts.fromFile !== undefined || opts.recursive === true)) {
+      fail(EXIT.usage, '--sha256 is one file\'s digest; it goes with neither --recursive nor --from-file', json);
+    }
     if (opts.fromFile !== undefined) return await addList(client, opts.fromFile, url, headers, json);
     if (opts.recursive === true) return await addFolder(client, url, opts, headers, json);
     for (const o of ['include', 'exclude', 'depth', 'refreshEvery'] as const) {
@@ -166,6 +187,7 @@ program.command('add')
       ...(opts.name !== undefined ? { name: opts.name } : {}),
       ...(headers !== undefined ? { headers } : {}),
       ...commandArg(opts.urlCommand, json),
+      ...(opts.sha256 !== undefined ? { sha256: opts.sha256 } : {}),
     };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
@@ -182,6 +204,7 @@ interface AddOptions {
   depth?: string;
   refreshEvery?: string;
   fromFile?: string;
+  sha256?: string;
 }
 
 async function addFolder (
@@ -318,7 +341,7 @@ program.command('status')
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
       const row = [f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
-      t.push([...row, stateText(f.state, color), f.openHandles, f.waiters]);
+      t.push([...row, stateText(f.state, color) + verificationNote(f), f.openHandles, f.waiters]);
     }
     process.stdout.write(t.toString() + '\n');
     // The table stays narrow: errors are one `fsctl info` away.
@@ -360,10 +383,24 @@ program.command('info')
       ['etag', f.origin.etag ?? '-'],
       ['last-modified', f.origin.lastModified ?? '-'],
       ['range support', f.origin.acceptRanges ? 'yes' : 'no'],
+      ['content', verificationText(f)],
       ['added', f.addedAt],
       ['ranges', f.ranges.slice(0, 8).map(([s, e]) => `${s}-${e}`).join(' ') + (f.ranges.length > 8 ? ' …' : '')],
     ];
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n') + '\n');
+  }));
+
+program.command('verify')
+  .description('hash a complete file on disk again and check it against its digest; a mismatch drops its bytes and fetches them anew')
+  .argument('<file>', 'name in the mount, or a path inside the mount')
+  .action((file: string) => withAgent(async (client, json) => {
+    const r = await client.call<VerifyResult>(Methods.verify, { file: await fileArg(client, file) });
+    if (!r.ok) process.exitCode = EXIT.refused;
+    if (json) return printJson(r);
+    process.stdout.write(r.ok
+      ? `${r.file}: verified (${r.algorithm} ${r.actual})\n`
+      : `${r.file}: does not match its ${r.algorithm} (expected ${r.expected}, got ${r.actual}); ` +
+        'its bytes were dropped and are fetched again\n');
   }));
 
 fileCommand('cancel', 'stop a file\'s download; its waiting reads fail with EIO at once', Methods.cancel, f => `cancelled ${f.name}`);

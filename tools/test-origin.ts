@@ -32,6 +32,11 @@ export interface Faults {
   contentType?: string;
   /** Answer every request with 302 to this path (a redirect loop, pointed at itself). */
   redirectTo?: string;
+  /** State the whole file's digest (of its true content) in this header's format. */
+  statesDigest?: 'repr-digest' | 'digest' | 'content-md5' | 'x-amz-checksum-sha256' | 'x-goog-hash';
+  /** Flip the byte at this offset in the first `corruptTimes` (default 1) bodies that carry it. */
+  corruptAt?: number;
+  corruptTimes?: number;
 }
 
 interface ServedFile {
@@ -41,6 +46,7 @@ interface ServedFile {
   faults: Faults;
   gets: number;
   drops: number;
+  corruptions: number;
 }
 
 /** Deterministic pseudo-random content: AES-CTR keystream of a seed, fast for large files. */
@@ -116,6 +122,7 @@ export class TestOrigin {
         faults,
         gets: 0,
         drops: 0,
+        corruptions: 0,
       }
     );
     return content;
@@ -230,6 +237,7 @@ export class TestOrigin {
       'content-type': f.contentType ?? 'application/octet-stream',
     };
     if (!f.noRange) headers['accept-ranges'] = 'bytes';
+    if (f.statesDigest !== undefined) Object.assign(headers, digestHeader(f.statesDigest, file.content));
     let start = 0;
     let end = size;
     let status = 200;
@@ -330,7 +338,13 @@ export class TestOrigin {
       let next = Math.min(end, pos + piece);
       if (f.stallAt !== undefined && pos < f.stallAt) next = Math.min(next, f.stallAt);
       if (f.dropAt !== undefined && pos < f.dropAt && file.drops < (f.dropTimes ?? 1)) next = Math.min(next, f.dropAt);
-      const ok = res.write(file.content.subarray(pos, next));
+      let bytes = file.content.subarray(pos, next);
+      if (f.corruptAt !== undefined && f.corruptAt >= pos && f.corruptAt < next && file.corruptions < (f.corruptTimes ?? 1)) {
+        file.corruptions++;
+        bytes = Buffer.from(bytes);
+        bytes[f.corruptAt - pos] ^= 0xff;
+      }
+      const ok = res.write(bytes);
       this.#bytesSent.set(name, this.bytesSent(name) + (next - pos));
       pos = next;
       if (!ok && !closed) await drainOrClose(res);
@@ -341,6 +355,18 @@ export class TestOrigin {
       }
     }
     if (!closed) res.end();
+  }
+}
+
+/** The header an origin of each kind states a whole file's digest in. */
+function digestHeader (kind: NonNullable<Faults['statesDigest']>, content: Buffer): http.OutgoingHttpHeaders {
+  const b64 = (alg: string): string => createHash(alg).update(content).digest('base64');
+  switch (kind) {
+    case 'repr-digest': return { 'repr-digest': `sha-256=:${b64('sha256')}:` };
+    case 'digest': return { digest: `SHA-512=${b64('sha512')}` };
+    case 'content-md5': return { 'content-md5': b64('md5') };
+    case 'x-amz-checksum-sha256': return { 'x-amz-checksum-sha256': b64('sha256') };
+    case 'x-goog-hash': return { 'x-goog-hash': `crc32c=AAAAAA==,md5=${b64('md5')}` };
   }
 }
 

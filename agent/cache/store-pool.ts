@@ -50,6 +50,8 @@ export class StorePool {
   readonly #sizes = new Map<string, number>();
   readonly #pinned = new Set<string>();
   readonly #observer: StoreObserver;
+  /** Files whose bytes on disk hashed to their digest (kept in the database too). */
+  readonly #verified = new Set<string>();
   /** Set by closeAll: the database may be closed from then on. */
   #closed = false;
 
@@ -68,6 +70,7 @@ export class StorePool {
       onDiscard: store => {
         committer.forget(store);
         db.saveRanges(store.id, []);
+        if (this.#verified.delete(store.id)) db.setVerified(store.id, false);
         observer.onDiscard?.(store);
       },
       beforeClose: async store => {
@@ -80,12 +83,23 @@ export class StorePool {
       },
       onRetry: (store, err, delayMs, attempt) => observer.onRetry?.(store, err, delayMs, attempt),
       onWaitersChanged: store => observer.onWaitersChanged?.(store),
+      onVerified: (store, ok, actual) => {
+        if (ok) this.#verified.add(store.id); else this.#verified.delete(store.id);
+        db.setVerified(store.id, ok);
+        observer.onVerified?.(store, ok, actual);
+      },
     };
   }
 
+  /** Whether the file's bytes on disk hashed to its digest. */
+  isVerified (id: string): boolean {
+    return this.#verified.has(id);
+  }
+
   /** Registers a file known from the database: its ranges count against the quota from now on. */
-  addResting (id: string, size: number, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean): void {
+  addResting (id: string, size: number, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean, verified = false): void {
     this.#sizes.set(id, size);
+    if (verified) this.#verified.add(id);
     if (ranges.length > 0) {
       let bytes = 0;
       let blockBytes = 0;
@@ -166,6 +180,7 @@ export class StorePool {
     const store = this.#stores.get(id) ?? await this.#creating.get(id)?.catch(() => undefined);
     this.#stores.delete(id);
     this.#resting.delete(id);
+    this.#verified.delete(id); // the database row goes, or gets a new version (verified = 0)
     if (store !== undefined) {
       this.#opts.committer.forget(store);
       await store.close(reason); // its last commit may still land here
@@ -208,7 +223,7 @@ export class StorePool {
     const resting = this.#resting.get(entry.id);
     this.#sizes.set(entry.id, entry.origin.size);
     const store = await TempFileStore.create(
-      { id: entry.id, name: entry.name, endpoints: entry.endpoints, origin: entry.origin },
+      { id: entry.id, name: entry.name, endpoints: entry.endpoints, origin: entry.origin, verified: this.#verified.has(entry.id) },
       this.#path(entry.id),
       { ...this.#opts.store, quota: this.quota, observer: this.#observer },
       resting?.ranges ?? []

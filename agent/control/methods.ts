@@ -6,6 +6,7 @@ import {
   Methods, RpcError,
   type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
   type SetUrlParams, type SetUrlResult, type FolderAddParams, type FolderResult, type FolderSummary,
+  type VerifyResult,
 } from './protocol';
 
 /** What the control methods need of the agent. */
@@ -19,6 +20,7 @@ export interface ControlTarget {
   cancel (file: string): Promise<FileSummary>;
   resume (file: string): Promise<FileSummary>;
   setUrl (params: SetUrlParams): Promise<SetUrlResult>;
+  verifyFile (file: string): Promise<VerifyResult>;
   addFolder (params: FolderAddParams): Promise<FolderResult>;
   refreshFolder (folder: string): Promise<FolderResult>;
   listFolders (): FolderSummary[];
@@ -137,8 +139,14 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     return { stopping: true };
   });
   rpc.addMethod(Methods.addFile, raw => {
-    const p = only(objectParams(raw), ['url', 'name', 'headers', 'urlCommand']);
-    const add = { url: optStr(p, 'url'), name: optStr(p, 'name'), headers: optHeaders(p, 'headers'), urlCommand: optArgv(p, 'urlCommand') };
+    const p = only(objectParams(raw), ['url', 'name', 'headers', 'urlCommand', 'sha256']);
+    const add = {
+      url: optStr(p, 'url'),
+      name: optStr(p, 'name'),
+      headers: optHeaders(p, 'headers'),
+      urlCommand: optArgv(p, 'urlCommand'),
+      sha256: optStr(p, 'sha256'),
+    };
     if (add.url === undefined && add.urlCommand === undefined) throw new ParamError('give "url", "urlCommand", or both');
     if (add.url === undefined && add.name === undefined) throw new ParamError('a file added by "urlCommand" alone needs a "name"');
     return target.addFile(add);
@@ -155,6 +163,7 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
     return target.setUrl(set);
   });
   rpc.addMethod(Methods.prefetch, raw => target.prefetch(file(raw)));
+  rpc.addMethod(Methods.verify, raw => target.verifyFile(file(raw)));
   rpc.addMethod(Methods.addFolder, raw => {
     const p = only(objectParams(raw), ['url', 'name', 'headers', 'include', 'exclude', 'depth', 'refreshEveryMs']);
     return target.addFolder({

@@ -19,6 +19,7 @@ export const Methods = {
   pin: 'files.pin',
   unpin: 'files.unpin',
   prefetch: 'files.prefetch',
+  verify: 'files.verify',
   evict: 'cache.evict',
   addFolder: 'folders.add',
   refreshFolder: 'folders.refresh',
@@ -39,6 +40,8 @@ export type AgentEvent =
   | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
   | { type: 'waiters'; file: string; count: number; at: number }
   | { type: 'added' | 'removed'; file: string; at: number }
+  /** A whole file was hashed against its digest: it matched (`ok`), or its bytes were dropped. */
+  | { type: 'verified'; file: string; ok: boolean; algorithm: string; expected: string; actual: string; at: number }
   /** A url-command ran: it gave a fresh URL (until `expiresAt`, when known), or failed with `error`. */
   | { type: 'url-command'; file: string; ok: boolean; error: string | null; expiresAt: number | null; at: number }
   /** The origin now serves another version: the old bytes were dropped; these are the new validators. */
@@ -80,6 +83,31 @@ export interface FileSummary {
   urlExpiresAt: number | null;
   /** Where connections get their URL: the one added (`url`) or a url-command (`command`). */
   source: 'url' | 'command';
+  /**
+   * The check of the file's bytes against the digest the origin (or the user) states: null
+   * when nobody states one; `pending` until the file is complete and hashed; `verified`;
+   * `failed` after two downloads that did not match (with what the last hashed to).
+   */
+  verification: Verification | null;
+}
+
+export interface Verification {
+  algorithm: string;
+  /** The header it came from, or "user" (fsctl add --sha256). */
+  source: string;
+  expected: string;
+  state: 'pending' | 'verified' | 'failed';
+  /** What the last bad copy hashed to (while there is no good one), or the expected digest once verified. */
+  actual: string | null;
+}
+
+/** files.verify: what the bytes on disk hash to now. */
+export interface VerifyResult {
+  file: string;
+  ok: boolean;
+  algorithm: string;
+  expected: string;
+  actual: string;
 }
 
 /** One file in detail (files.get). */
@@ -113,6 +141,8 @@ export interface AddFileParams {
   headers?: Record<string, string>;
   /** A command (argv, run without a shell) that prints a fresh URL, or JSON with `url` and `headers`. */
   urlCommand?: string[];
+  /** The file's sha-256 (hex), checked once it is downloaded; it overrides a digest the origin states. */
+  sha256?: string;
 }
 
 /** files.setUrl: a new URL (and, when given, new headers), or a new url-command, for a file already in the mount. */

@@ -20,6 +20,8 @@ export interface FsBackend {
   openStore (entry: FileEntry): Promise<TempFileStore>;
   /** Called when a handle of the store closes. */
   releaseStore (store: TempFileStore): void;
+  /** Bumped each time bytes that failed their digest were dropped: cached pages of them must go. */
+  contentEpoch (id: string): number;
   /** Counts reads the kernel's page cache did not answer; the agent shows them in its status. */
   readonly served: ServedCounter;
 }
@@ -28,9 +30,9 @@ export interface FsBackend {
  * What the kernel may have cached of a name: its entry (a name removed and added again gets
  * a new id) in the version the origin then served.
  */
-function contentVersion (entry: FileEntry): string {
+function contentVersion (entry: FileEntry, epoch: number): string {
   const { origin } = entry;
-  return `${entry.id}|${origin.size}|${origin.etag ?? ''}|${origin.lastModified ?? ''}`;
+  return `${entry.id}|${origin.size}|${origin.etag ?? ''}|${origin.lastModified ?? ''}|${epoch}`;
 }
 
 const DIR_MODE = constants.S_IFDIR | 0o555;
@@ -125,7 +127,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
         served.opened(store.fastReads);
         // The entry as it is now: opening may have found that the origin changed.
         const { name } = found.entry;
-        const version = contentVersion(catalogue.get(name) ?? found.entry);
+        const version = contentVersion(catalogue.get(name) ?? found.entry, backend.contentEpoch(found.entry.id));
         const before = openedVersion.get(name);
         openedVersion.set(name, version);
         cb(0, fh, before === undefined || before === version, store.fastReadHandle() ?? undefined);

@@ -1,4 +1,5 @@
 import { FsError } from '../errors';
+import type { Digest } from '../verify/digest';
 
 /** What the agent knows about one remote file from its origin's answers. */
 export interface OriginInfo {
@@ -6,6 +7,8 @@ export interface OriginInfo {
   etag: string | null;
   lastModified: string | null;
   acceptRanges: boolean;
+  /** What the whole file must hash to, as the origin (or the user) states it; null when nobody does. */
+  digest: Digest | null;
 }
 
 export type RequestHeaders = Record<string, string>;

@@ -2,7 +2,11 @@ import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import { dropBody, failureDetail, headerValue, sendRequest, type OriginResponse } from './http-client';
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
+import { digestFromHeaders } from '../verify/digest';
 import type { Endpoint, FileSource } from './file-source';
+
+/** S3 states an object's checksum only when asked; other origins ignore the header. */
+const ASK_FOR_CHECKSUMS = { 'x-amz-checksum-mode': 'ENABLED' };
 import { OriginRefusedError, refusalError } from './url-expiry';
 
 /**
@@ -35,7 +39,7 @@ export async function probeOrigin (
 ): Promise<OriginInfo> {
   let head: OriginResponse | null = null;
   try {
-    head = await sendRequest(dispatcher, url, { method: 'HEAD', headers, signal });
+    head = await sendRequest(dispatcher, url, { method: 'HEAD', headers: { ...headers, ...ASK_FOR_CHECKSUMS }, signal });
     dropBody(head);
   } catch (err) {
     throw unreachable(url, err);
@@ -49,7 +53,7 @@ export async function probeOrigin (
 
   let res: OriginResponse;
   try {
-    res = await sendRequest(dispatcher, url, { method: 'GET', headers: { ...headers, range: 'bytes=0-0' }, signal });
+    res = await sendRequest(dispatcher, url, { method: 'GET', headers: { ...headers, ...ASK_FOR_CHECKSUMS, range: 'bytes=0-0' }, signal });
   } catch (err) {
     throw unreachable(url, err);
   }
@@ -57,12 +61,12 @@ export async function probeOrigin (
   if (res.statusCode === 206) {
     const total = /\/(\d+)\s*$/.exec(headerValue(res.headers, 'content-range') ?? '');
     if (total === null) throw new FsError('EIO', `origin sent no total length in Content-Range for ${displayUrl(url)}`);
-    return { size: Number(total[1]), acceptRanges: true, ...validators(res) };
+    return { size: Number(total[1]), acceptRanges: true, ...validators(res), digest: digestFromHeaders(res.headers, false) };
   }
   if (res.statusCode === 200) {
     const size = contentLength(res);
     if (size === null) throw new FsError('EIO', `origin sent no Content-Length for ${displayUrl(url)}; fusestream needs the size up front`);
-    return { size, acceptRanges: false, ...validators(res) };
+    return { size, acceptRanges: false, ...validators(res), digest: digestFromHeaders(res.headers, true) };
   }
   if (res.statusCode === 416 && headInfo !== null) return headInfo;
   throw refusalError(res.statusCode, url, headers);
@@ -72,7 +76,7 @@ function fromHead (res: OriginResponse): OriginInfo | null {
   const size = contentLength(res);
   if (size === null) return null;
   const acceptRanges = /\bbytes\b/i.test(headerValue(res.headers, 'accept-ranges') ?? '');
-  return { size, acceptRanges, ...validators(res) };
+  return { size, acceptRanges, ...validators(res), digest: digestFromHeaders(res.headers, true) };
 }
 
 function contentLength (res: OriginResponse): number | null {

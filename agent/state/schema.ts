@@ -52,4 +52,7 @@ export const MIGRATIONS: readonly string[] = [
      added_at          INTEGER NOT NULL
    );
    ALTER TABLE files ADD COLUMN folder TEXT;`,
+  // What a file must hash to (JSON: algorithm, hex, source), and whether its bytes on disk did.
+  `ALTER TABLE files ADD COLUMN digest TEXT;
+   ALTER TABLE files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;`,
 ];

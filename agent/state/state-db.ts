@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
+import type { Digest } from '../verify/digest';
 import type { FileState } from '../control/protocol';
 import { MIGRATIONS } from './schema';
 
@@ -21,6 +22,8 @@ export interface FileRecord {
   state: FileState;
   lastError: string | null;
   pinned: boolean;
+  /** The bytes on disk hashed to the file's digest (cleared when they are dropped). */
+  verified: boolean;
   /** Byte ranges whose data was on disk and synced when they were committed. */
   ranges: Array<[number, number]>;
 }
@@ -42,6 +45,8 @@ interface FileRow {
   state: string;
   last_error: string | null;
   pinned: number;
+  digest: string | null;
+  verified: number;
 }
 
 /** A remote folder added whole, with what decides which of its files are in the mount. */
@@ -152,13 +157,20 @@ export class StateDb {
       headers: JSON.parse(row.headers) as RequestHeaders,
       urlCommand: row.url_command === null ? null : JSON.parse(row.url_command) as string[],
       folder: row.folder,
-      origin: { size: row.size, etag: row.etag, lastModified: row.last_modified, acceptRanges: row.accept_ranges === 1 },
+      origin: {
+        size: row.size,
+        etag: row.etag,
+        lastModified: row.last_modified,
+        acceptRanges: row.accept_ranges === 1,
+        digest: row.digest === null ? null : JSON.parse(row.digest) as Digest,
+      },
       addedAt: row.added_at,
       lastAccessAt: row.last_access_at,
       mtimeMs: row.mtime_ms,
       state: row.state as FileState,
       lastError: row.last_error,
       pinned: row.pinned === 1,
+      verified: row.verified === 1,
       ranges: ranges.get(row.id) ?? [],
     }));
   }
@@ -194,7 +206,7 @@ export class StateDb {
     this.#stmts.deleteFolder.run(name);
   }
 
-  insertFile (f: Omit<FileRecord, 'ranges'>): void {
+  insertFile (f: Omit<FileRecord, 'ranges' | 'verified'>): void {
     this.#stmts.insertFile.run({
       id: f.id,
       name: f.name,
@@ -206,6 +218,7 @@ export class StateDb {
       etag: f.origin.etag,
       last_modified: f.origin.lastModified,
       accept_ranges: f.origin.acceptRanges ? 1 : 0,
+      digest: f.origin.digest === null ? null : JSON.stringify(f.origin.digest),
       added_at: f.addedAt,
       last_access_at: f.lastAccessAt,
       mtime_ms: f.mtimeMs,
@@ -233,6 +246,7 @@ export class StateDb {
         etag: origin.etag,
         last_modified: origin.lastModified,
         accept_ranges: origin.acceptRanges ? 1 : 0,
+        digest: origin.digest === null ? null : JSON.stringify(origin.digest),
         mtime_ms: mtimeMs,
       });
       this.#stmts.deleteRanges.run(id);
@@ -241,6 +255,10 @@ export class StateDb {
 
   setState (id: string, state: FileState, lastError: string | null): void {
     this.#stmts.setState.run(state, lastError, id);
+  }
+
+  setVerified (id: string, verified: boolean): void {
+    this.#stmts.setVerified.run(verified ? 1 : 0, id);
   }
 
   setPinned (id: string, pinned: boolean): void {
@@ -302,14 +320,16 @@ function prepare (db: Db): Record<string, Statement> {
     allFiles: db.prepare('SELECT * FROM files'),
     allRanges: db.prepare('SELECT file_id, start, end FROM ranges ORDER BY file_id, start'),
     insertFile: db.prepare(`
-      INSERT INTO files (id, name, url, headers, url_command, folder, size, etag, last_modified, accept_ranges,
+      INSERT INTO files (id, name, url, headers, url_command, folder, size, etag, last_modified, accept_ranges, digest,
         added_at, last_access_at, mtime_ms, state, last_error, pinned)
-      VALUES (@id, @name, @url, @headers, @url_command, @folder, @size, @etag, @last_modified, @accept_ranges,
+      VALUES (@id, @name, @url, @headers, @url_command, @folder, @size, @etag, @last_modified, @accept_ranges, @digest,
         @added_at, @last_access_at, @mtime_ms, @state, @last_error, @pinned)`),
     deleteFile: db.prepare('DELETE FROM files WHERE id = ?'),
     updateOrigin: db.prepare(
-      'UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, mtime_ms = @mtime_ms WHERE id = @id'
+      'UPDATE files SET size = @size, etag = @etag, last_modified = @last_modified, accept_ranges = @accept_ranges, ' +
+      'digest = @digest, verified = 0, mtime_ms = @mtime_ms WHERE id = @id'
     ),
+    setVerified: db.prepare('UPDATE files SET verified = ? WHERE id = ?'),
     setState: db.prepare('UPDATE files SET state = ?, last_error = ? WHERE id = ?'),
     updateSource: db.prepare('UPDATE files SET url = ?, headers = ?, url_command = ? WHERE id = ?'),
     setPinned: db.prepare('UPDATE files SET pinned = ? WHERE id = ?'),

@@ -249,7 +249,8 @@ export class DownloadScheduler {
    * claim holds it if within reach, else a new one from `missing`. Never two for one byte.
    */
   #cover (missing: number, wantEnd: number, kind: DownloadKind): void {
-    if (this.#closed) return;
+    // Halted too: a cover put off while bytes were dropped must not undo a cancel or a failure.
+    if (this.#closed || this.#halted) return;
     if (this.#held !== null) {
       const again = (): void => this.#cover(missing, wantEnd, kind);
       this.#held.then(again, again);

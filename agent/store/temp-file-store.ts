@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import type { FileSource } from '../origin/file-source';
+import type { ContentHasher, HashJob } from '../verify/content-hasher';
 import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
 import type { DownloadSlots } from './download-slots';
@@ -12,7 +13,8 @@ import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 
-export type FileState = 'idle' | 'downloading' | 'stalled' | 'complete' | 'cancelled' | 'error';
+/** `verifying`: every byte is on disk and is being hashed against the file's digest; reads wait for the verdict. */
+export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'complete' | 'cancelled' | 'error';
 
 /** A read's answer: bytes placed in the caller's buffer, or the error to surface. */
 export type ReadCallback = (err: FsError | null, bytes: number) => void;
@@ -24,6 +26,8 @@ export interface StoreSource {
   /** The URL and headers of each connection: fixed, or minted by a url-command. */
   endpoints: FileSource;
   origin: OriginInfo;
+  /** The bytes on disk already hashed to `origin.digest` (a file checked in an earlier run). */
+  verified: boolean;
 }
 
 export interface StoreOptions {
@@ -42,6 +46,8 @@ export interface StoreOptions {
   fillMaxBytes: number;
   /** The cache's space limit: every write reserves its bytes first. */
   quota: StoreQuota;
+  /** Hashes files with a digest, off the event loop. */
+  hasher: ContentHasher;
   /** Told of state changes, writes, drops and retries: persistence, logs and status. */
   observer?: StoreObserver;
 }
@@ -66,6 +72,8 @@ export interface StoreObserver {
   beforeClose? (store: TempFileStore): Promise<void>;
   /** Reads started or stopped waiting (see `waiterCount`). */
   onWaitersChanged? (store: TempFileStore): void;
+  /** The whole file was hashed: it matched its digest, or not (`actual` is what it hashed to). */
+  onVerified? (store: TempFileStore, ok: boolean, actual: string): void;
 }
 
 /**
@@ -104,16 +112,30 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   lastAccessAt = Date.now();
   /** Set when the ranges claimed at creation were more than the temp file holds. */
   readonly trimmedAtCreate: boolean;
+  readonly #path: string;
+  /** True when the file has no digest, or its bytes on disk hashed to it: only then may a complete file be read freely. */
+  #checked: boolean;
+  /** The hash of the present prefix, kept up as bytes arrive in order; null without a digest or once checked. */
+  #hashJob: HashJob | null = null;
+  /** Copies that did not match the digest since the file was added (or resumed): a second one is an error. */
+  #badCopies = 0;
+  /** Reads of a complete file that wait for its verdict. */
+  #heldReads: Array<(ok: boolean) => void> = [];
 
-  private constructor (source: StoreSource, file: TempFile, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
+  private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
     this.#present = present;
     this.trimmedAtCreate = trimmed;
     this.source = source;
     this.size = source.origin.size;
     this.#file = file;
+    this.#path = path;
     this.#opts = opts;
-    if (present.bytes === this.size) this.#state = 'complete';
-    if (present.bytes === this.size && this.size > 0) this.fastReads.open();
+    this.#checked = source.origin.digest === null || source.verified;
+    const whole = present.bytes === this.size;
+    if (whole) this.#state = this.#checked ? 'complete' : 'verifying';
+    if (whole && this.size > 0 && this.#checked) this.fastReads.open();
+    if (!this.#checked) this.#startHashing();
+    if (this.#state === 'verifying') queueMicrotask(() => { void this.#verify(); });
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
@@ -146,7 +168,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
           this.#setState('downloading', null);
         },
         failed: err => this.#fail('error', err),
-        complete: () => this.#setState('complete', null),
+        complete: () => this.#completed(),
         idle: () => { if (this.#state !== 'complete') this.#setState('idle', null); },
       },
     });
@@ -162,7 +184,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const present = new RangeSet();
     for (const [s, e] of claimed) present.add(s, e);
     const { file, trimmed } = await TempFile.open(path, source.name, source.origin.size, present);
-    return new TempFileStore(source, file, opts, present, trimmed);
+    return new TempFileStore(source, file, path, opts, present, trimmed);
   }
 
   get id (): string { return this.source.id; }
@@ -210,6 +232,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
     if (this.#present.contains(pos, end)) {
       if (ahead > end) this.#scheduler.readAhead(end, ahead);
+      if (this.#state === 'verifying') return this.#holdUntilVerified(buf, pos, end, cb);
       return this.#file.read(buf, pos, end - pos, cb);
     }
     if (this.#state === 'cancelled' || this.#state === 'error') {
@@ -231,19 +254,22 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    */
   startDownload (all = false): void {
     if (this.#closing !== null || this.#state === 'cancelled') return;
+    // Two copies that failed their digest: only fsctl resume tries a third.
+    if (this.#state === 'error' && this.#badCopies >= 2) return;
     if (this.#state === 'error') this.#clearFailure();
     this.#scheduler.start(all);
   }
 
   /** Stops every download and fails every waiting read at once; later reads of missing bytes fail at once. */
   cancel (reason = 'download cancelled'): void {
-    if (this.#state === 'complete') return;
+    if (this.#state === 'complete' || this.#state === 'verifying') return;
     this.#scheduler.halt();
     this.#fail('cancelled', new FsError('ECANCELED', reason));
   }
 
   /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
   resume (): void {
+    this.#badCopies = 0;
     if (this.#state === 'cancelled' || this.#state === 'error') this.#clearFailure();
     else this.source.endpoints.retryNow();
     this.#scheduler.resume();
@@ -269,6 +295,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   async #close (reason: string): Promise<void> {
     this.#scheduler.close();
     this.#waiters.rejectAll(new FsError('EIO', reason));
+    this.#releaseHeld(false);
+    this.#hashJob?.cancel();
+    this.#hashJob = null;
     await this.fastReads.close();
     await this.#file.idle();
     await this.#discarding;
@@ -292,6 +321,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
 
   async #discard (reason: string): Promise<void> {
     this.#waiters.rejectAll(new FsError('EIO', reason));
+    this.#releaseHeld(false);
     await this.fastReads.close(); // before a byte goes: no read past JavaScript may see it go
     await this.#file.idle();
     this.#generation++;
@@ -299,6 +329,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#opts.observer?.onDiscard?.(this);
     await this.#file.cut(this.size);
     this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
+    // New bytes, checked anew.
+    this.#checked = this.source.origin.digest === null;
+    if (!this.#checked) this.#startHashing();
     // A cancel or a failure outlives its bytes: only resume clears it.
     if (this.#state !== 'cancelled' && this.#state !== 'error') this.#setState(this.size === 0 ? 'complete' : 'idle', null);
   }
@@ -334,7 +367,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     await this.#writeWithinQuota(chunks, pos, length, signal);
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
-    if (merged.start === 0 && merged.end === this.size && this.#discarding === null && this.#closing === null) this.fastReads.open();
+    if (merged.start === 0) this.#hashJob?.advance(merged.end);
+    if (merged.start === 0 && merged.end === this.size && this.#discarding === null && this.#closing === null && this.#checked) {
+      this.fastReads.open();
+    }
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();
@@ -380,6 +416,108 @@ export class TempFileStore implements DownloadTarget, CommitSource {
         this.#opts.observer?.onRetry?.(this, err, delayMs, attempt);
       },
     }, kind, from, limit, allowedEnd);
+  }
+
+  // Content verification: a file with a digest is hashed as its prefix grows (in the worker),
+  // and checked when its last byte lands; until then, a complete file's reads wait.
+
+  /** The file has every byte: complete, or first hashed when it has a digest not yet matched. */
+  #completed (): void {
+    if (this.#checked) return this.#setState('complete', null);
+    if (this.#state === 'verifying') return;
+    this.#setState('verifying', null);
+    void this.#verify();
+  }
+
+  #startHashing (): HashJob {
+    this.#hashJob?.cancel();
+    const job = this.#opts.hasher.start(this.#path, this.source.origin.digest!.algorithm);
+    const prefix = this.#present.firstMissing(0, this.size);
+    const prefixEnd = prefix < 0 ? this.size : prefix;
+    if (prefixEnd > 0) job.advance(prefixEnd);
+    this.#hashJob = job;
+    return job;
+  }
+
+  async #verify (): Promise<void> {
+    const job = this.#hashJob ?? this.#startHashing();
+    this.#hashJob = null;
+    const generation = this.#generation;
+    let actual: string;
+    try {
+      actual = await job.finish(this.size);
+    } catch (err) {
+      if (generation !== this.#generation || this.#closing !== null) return;
+      this.#releaseHeld(false);
+      return this.#fail('error', new FsError('EIO', `${this.source.name}: could not be verified: ${(err as Error).message}`));
+    }
+    if (generation !== this.#generation || this.#closing !== null) return; // its bytes were dropped meanwhile
+    await this.#verdict(actual);
+  }
+
+  /**
+   * fsctl verify: hashes the whole file on disk again (a cache damaged after the fact) and
+   * deals with the outcome as with a download's. Resolves with what it hashed to.
+   */
+  async recheck (): Promise<{ ok: boolean; actual: string }> {
+    const digest = this.source.origin.digest;
+    if (digest === null) throw new FsError('EINVAL', `no digest is known for ${this.source.name}; give one at add time with --sha256`);
+    if (this.#present.bytes !== this.size || this.#state === 'verifying') {
+      throw new FsError('EBUSY', `${this.source.name} is not complete yet; it is verified when its last byte arrives`);
+    }
+    const generation = this.#generation;
+    const actual = await this.#opts.hasher.start(this.#path, digest.algorithm).finish(this.size);
+    if (generation !== this.#generation || this.#closing !== null) {
+      throw new FsError('EBUSY', `${this.source.name} changed while it was hashed`);
+    }
+    await this.#verdict(actual);
+    return { ok: actual === digest.hex, actual };
+  }
+
+  /** A whole file hashed to `actual`: checked, or dropped and fetched once more, or failed for good. */
+  async #verdict (actual: string): Promise<void> {
+    const digest = this.source.origin.digest!;
+    if (actual === digest.hex) {
+      this.#checked = true;
+      if (this.#discarding === null && this.size > 0) this.fastReads.open();
+      this.#setState('complete', null);
+      this.#releaseHeld(true);
+      this.#opts.observer?.onVerified?.(this, true, actual);
+      return;
+    }
+    this.#badCopies++;
+    this.#releaseHeld(false);
+    this.#opts.observer?.onVerified?.(this, false, actual);
+    const said = `${digest.algorithm} ${digest.hex} (${digest.source})`;
+    await this.discard(`the downloaded bytes of ${this.source.name} hash to ${actual}, not ${said}: dropped`);
+    if (this.#badCopies >= 2) {
+      this.#scheduler.halt(); // reads that came meanwhile must not fetch a third copy; fsctl resume does
+      this.#fail('error', new FsError('EIO', `two downloads did not match the origin's ${said}; the last hashed to ${actual}. ` +
+        'Its bytes were dropped; fsctl resume tries again'));
+    } else {
+      this.startDownload(true);
+    }
+  }
+
+  /** A read of a complete file that is being verified: answered from disk if it matches, EIO if not. */
+  #holdUntilVerified (buf: Buffer, pos: number, end: number, cb: ReadCallback): void {
+    let answered = false;
+    const answer = (ok: boolean | 'timeout'): void => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      if (ok === true && this.#closing === null) return this.#file.read(buf, pos, end - pos, cb);
+      const why = ok === 'timeout' ? 'verification took too long' : 'its bytes did not match its digest';
+      cb(new FsError(ok === 'timeout' ? 'ETIMEDOUT' : 'EIO', `${this.source.name}: ${why}`), 0);
+    };
+    const timer = setTimeout(() => answer('timeout'), this.#opts.readTimeoutMs);
+    this.#heldReads.push(answer);
+  }
+
+  #releaseHeld (ok: boolean): void {
+    const held = this.#heldReads;
+    this.#heldReads = [];
+    for (const answer of held) answer(ok);
   }
 
   #clearFailure (): void {

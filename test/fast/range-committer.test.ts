@@ -61,7 +61,7 @@ describe('RangeCommitter', () => {
         headers: {},
         urlCommand: null,
         folder: null,
-        origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true },
+        origin: { size: 64 * MiB, etag: null, lastModified: null, acceptRanges: true, digest: null },
         addedAt: 0,
         lastAccessAt: 0,
         mtimeMs: 0,

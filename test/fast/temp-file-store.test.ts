@@ -9,9 +9,10 @@ import { CacheQuota } from '../../agent/cache/cache-quota';
 import type { FsError } from '../../agent/errors';
 import { createOriginDispatcher } from '../../agent/origin/http-client';
 import { UrlSource } from '../../agent/origin/file-source';
+import { ContentHasher } from '../../agent/verify/content-hasher';
 import { probeOrigin } from '../../agent/origin/probe';
 import { DownloadSlots } from '../../agent/store/download-slots';
-import { TempFileStore, type StoreOptions } from '../../agent/store/temp-file-store';
+import { TempFileStore, type StoreObserver, type StoreOptions } from '../../agent/store/temp-file-store';
 import { TestOrigin, type Faults } from '../../tools/test-origin';
 
 const KiB = 1024;
@@ -36,6 +37,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
   let origin: TestOrigin;
   let dispatcher: Dispatcher;
   let dir: string;
+  const hasher = new ContentHasher();
   const stores: TempFileStore[] = [];
   before(async () => {
     origin = await TestOrigin.start();
@@ -45,6 +47,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
   after(async () => {
     await Promise.allSettled(stores.map(s => s.close()));
     await dispatcher.close();
+    await hasher.close();
     await origin.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
@@ -59,6 +62,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
       maxDownloadsPerFile: 4,
       fillMaxBytes: 0,
       quota: new CacheQuota(1024 * MiB, () => Promise.resolve(0), pino({ level: 'silent' })),
+      hasher,
       ...over,
     };
   }
@@ -80,7 +84,7 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     const file = path.join(dir, `${name}.part`);
     if (onDisk > 0) await fs.writeFile(file, content.subarray(0, onDisk));
     const info = await probeOrigin(dispatcher, url, {});
-    const source = { id: name, name, endpoints: new UrlSource(url, {}), origin: info };
+    const source = { id: name, name, endpoints: new UrlSource(url, {}), origin: info, verified: false };
     const store = await TempFileStore.create(source, file, options(over), claimed);
     stores.push(store);
     return { store, content };
@@ -170,6 +174,83 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     await assert.rejects(readAt(store, 2 * MiB - 4096, 4096), (err: FsError) => err.errno === 'EIO');
     origin.setFaults('cancelled', {});
     store.resume();
+    assert.ok((await readAll(store)).equals(content));
+  });
+
+  /** The store's verdicts, as its observer hears them. */
+  function verdicts (): { observer: StoreObserver; next: () => Promise<{ ok: boolean; actual: string }>; failed: Promise<void> } {
+    const seen: Array<{ ok: boolean; actual: string }> = [];
+    let wake: (() => void) | null = null;
+    let markFailed = (): void => {};
+    const failed = new Promise<void>(resolve => { markFailed = resolve; });
+    const observer: StoreObserver = {
+      onVerified: (_s, ok, actual) => { seen.push({ ok, actual }); wake?.(); },
+      onStateChange: (_s, state) => { if (state === 'error') markFailed(); },
+    };
+    let taken = 0;
+    const next = async (): Promise<{ ok: boolean; actual: string }> => {
+      while (seen.length <= taken) await new Promise<void>(resolve => { wake = resolve; });
+      return seen[taken++];
+    };
+    return { observer, next, failed };
+  }
+
+  it('a file whose origin states its digest is verified as it completes; a complete file\'s reads wait for the verdict', async () => {
+    for (const kind of ['repr-digest', 'digest', 'content-md5', 'x-amz-checksum-sha256', 'x-goog-hash'] as const) {
+      const v = verdicts();
+      const over = { observer: v.observer, fillMaxBytes: 1024 * MiB };
+      const { store, content } = await open(`digest-${kind}`, 3 * MiB + 5, { statesDigest: kind }, over);
+      const algorithms = {
+        'repr-digest': 'sha-256', digest: 'sha-512', 'content-md5': 'md5', 'x-amz-checksum-sha256': 'sha-256', 'x-goog-hash': 'md5',
+      };
+      const algorithm = algorithms[kind];
+      assert.equal(store.source.origin.digest?.algorithm, algorithm, kind);
+      store.startDownload();
+      assert.deepEqual(await v.next(), { ok: true, actual: store.source.origin.digest?.hex }, kind);
+      assert.equal(store.state, 'complete');
+      assert.ok((await readAll(store)).equals(content));
+    }
+  });
+
+  it('a corrupt download is dropped and fetched again; a second bad copy fails the file, and no read gets its bytes', async () => {
+    const v = verdicts();
+    const faults = { statesDigest: 'repr-digest', corruptAt: MiB + 3 } as const;
+    const { store, content } = await open('corrupt-once', 2 * MiB, faults, { observer: v.observer });
+    const reading = readAll(store); // streams while it downloads: gets the first copy's bytes, then fails or not
+    const first = await v.next();
+    assert.equal(first.ok, false);
+    assert.notEqual(first.actual, store.source.origin.digest?.hex);
+    await reading.catch(() => {});
+    assert.deepEqual(await v.next(), { ok: true, actual: store.source.origin.digest?.hex });
+    assert.ok((await readAll(store)).equals(content), 'after the second download, the right bytes');
+
+    const w = verdicts();
+    const twice = { statesDigest: 'repr-digest', corruptAt: 5, corruptTimes: 2 } as const;
+    const bad = await open('corrupt-twice', 2 * MiB, twice, { observer: w.observer });
+    bad.store.startDownload(true);
+    assert.equal((await w.next()).ok, false);
+    assert.equal((await w.next()).ok, false);
+    await w.failed;
+    assert.match(bad.store.lastError?.message ?? '', /two downloads did not match the origin's sha-256 [0-9a-f]{64} \(Repr-Digest\)/);
+    await assert.rejects(readAt(bad.store, 0, 4096), (err: FsError) => err.errno === 'EIO');
+    assert.equal(bad.store.presentBytes, 0, 'no byte of a bad copy stays');
+  });
+
+  it('recheck: a complete file damaged on disk is found, dropped and fetched again', async () => {
+    const v = verdicts();
+    const over = { observer: v.observer, fillMaxBytes: 1024 * MiB };
+    const { store, content } = await open('damaged', MiB, { statesDigest: 'repr-digest' }, over);
+    store.startDownload();
+    assert.equal((await v.next()).ok, true);
+    assert.deepEqual(await store.recheck(), { ok: true, actual: store.source.origin.digest?.hex });
+    assert.equal((await v.next()).ok, true);
+    const fh = await fs.open(path.join(dir, 'damaged.part'), 'r+');
+    await fh.write(Buffer.from([content[1000] ^ 1]), 0, 1, 1000);
+    await fh.close();
+    const again = await store.recheck();
+    assert.equal(again.ok, false);
+    assert.equal((await v.next()).ok, false);
+    assert.equal((await v.next()).ok, true, 'fetched again, and verified');
     assert.ok((await readAll(store)).equals(content));
   });
 });
