@@ -345,19 +345,7 @@ export class Agent implements FsBackend, ControlTarget {
       return { file: this.#summary(raced), added: false };
     }
     const url = given?.href ?? withoutCredentials(probed.endpoint.url);
-    const now = Date.now();
-    const entry: FileEntry = {
-      id: Catalogue.entryId(name, url),
-      name,
-      url,
-      headers,
-      urlCommand,
-      endpoints,
-      folder: null,
-      origin,
-      addedAt: now,
-      mtimeMs: mtimeOf(origin, now),
-    };
+    const entry = newEntry({ name, url, headers, urlCommand, endpoints, folder: null, origin });
     try {
       this.#insert(entry);
     } catch (err) {
@@ -377,8 +365,7 @@ export class Agent implements FsBackend, ControlTarget {
       this.catalogue.remove(entry.name);
       throw new FsError('EIO', `could not save ${entry.name} in the state database: ${(err as Error).message}`);
     }
-    const { name, url, urlCommand, origin: { size, acceptRanges } } = entry;
-    const { folder } = entry;
+    const { name, url, urlCommand, folder, origin: { size, acceptRanges } } = entry;
     this.log.info({ file: name, url: displayUrl(url), urlCommand: urlCommand !== null, folder, size, acceptRanges }, 'file added');
     this.#events.publish({ type: 'added', file: name, at: entry.addedAt });
   }
@@ -391,19 +378,7 @@ export class Agent implements FsBackend, ControlTarget {
       filesOf: folder => [...this.catalogue.entries()].filter(e => e.folder === folder),
       get: name => this.catalogue.get(name),
       addProbed: (name, url, headers, origin, folder) => {
-        const now = Date.now();
-        const entry: FileEntry = {
-          id: Catalogue.entryId(name, url),
-          name,
-          url,
-          headers,
-          urlCommand: null,
-          endpoints: new UrlSource(url, headers),
-          folder,
-          origin,
-          addedAt: now,
-          mtimeMs: mtimeOf(origin, now),
-        };
+        const entry = newEntry({ name, url, headers, urlCommand: null, endpoints: new UrlSource(url, headers), folder, origin });
         this.#insert(entry);
         return entry;
       },
@@ -722,6 +697,12 @@ function withoutCredentials (url: string): string {
   u.search = '';
   u.hash = '';
   return u.href;
+}
+
+/** A file entry added now: its id from its name and URL, its mtime from the origin. */
+function newEntry (f: Omit<FileEntry, 'id' | 'addedAt' | 'mtimeMs'>): FileEntry {
+  const now = Date.now();
+  return { ...f, id: Catalogue.entryId(f.name, f.url), addedAt: now, mtimeMs: mtimeOf(f.origin, now) };
 }
 
 /** The mtime a file shows: the origin's Last-Modified, or `fallback`. */
