@@ -391,6 +391,7 @@ export class Agent implements FsBackend, ControlTarget {
         await this.removeFile(entry.name);
         return 'removed';
       },
+      keep: entry => { this.#removeWhenClosed.delete(entry.id); },
       adoptNewVersion: (entry, now) => this.#adoptNewVersion(entry, now),
     };
   }

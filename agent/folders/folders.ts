@@ -25,6 +25,8 @@ export interface FolderHost {
   addProbed (name: string, url: string, headers: RequestHeaders, origin: OriginInfo, folder: string): FileEntry;
   /** Takes a file out of the mount now, or once its last handle closes; 'kept' for a pinned one. */
   retire (entry: FileEntry): Promise<'removed' | 'when-closed' | 'kept'>;
+  /** The file is listed again: it stays, even if a refresh before meant to remove it once closed. */
+  keep (entry: FileEntry): void;
   /** The origin serves another version of `entry`: drop its bytes and record the new one. */
   adoptNewVersion (entry: FileEntry, now: OriginInfo): Promise<unknown>;
 }
@@ -163,7 +165,10 @@ export class Folders {
 
     for (const entry of this.#host.filesOf(record.name)) {
       const still = listed.get(entry.name);
-      if (still !== undefined && still.url === entry.url) continue;
+      if (still !== undefined && still.url === entry.url) {
+        this.#host.keep(entry);
+        continue;
+      }
       const outcome = await this.#host.retire(entry);
       if (outcome === 'removed') result.removed.push(entry.name);
       else if (outcome === 'when-closed') result.removeWhenClosed.push(entry.name);

@@ -169,7 +169,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
         },
         failed: err => this.#fail('error', err),
         complete: () => this.#completed(),
-        idle: () => { if (this.#state !== 'complete') this.#setState('idle', null); },
+        idle: () => { if (this.#state !== 'complete' && this.#state !== 'verifying') this.#setState('idle', null); },
       },
     });
   }
