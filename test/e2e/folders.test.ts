@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { FileSummary, FolderResult, FolderSummary } from '../../agent/control/protocol';
 import { AgentProcess, fsctl, hashFile } from '../helpers/agent';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { waitForEvent } from '../helpers/wait';
+import { waitForEvent, waitForRemoval } from '../helpers/wait';
 import { generateContent, sha256 } from '../../tools/test-origin';
 
 const KiB = 1024;
@@ -90,9 +90,8 @@ describe('whole folders: fsctl add --recursive, refresh, --from-file', () => {
     assert.deepEqual(Object.keys(await files(fx.agent, 'live')).sort(), stillThere);
     assert.equal(await hashFile(fx.agent.path('live/edit.bin')), sha256(edited));
 
-    const removed = waitForEvent(fx.agent, e => e.type === 'removed' && e.file === 'live/open.bin');
     holder.stdin.end('\n');
-    await removed;
+    await waitForRemoval(fx.agent, 'live/open.bin');
     // readdir, not stat: the kernel may keep a name it looked up a moment ago for a second.
     assert.deepEqual((await fs.readdir(fx.agent.path('live'))).sort(), ['edit.bin', 'keep.bin', 'new.bin']);
 

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import type { AgentEvent } from '../../agent/control/protocol';
 import { fsctl, hashFile, run } from '../helpers/agent';
 import { useOriginAndAgent } from '../helpers/fixtures';
 import { claimedRanges, tempFile } from '../helpers/state';
@@ -13,16 +12,17 @@ const MiB = 1024 * 1024;
 
 describe('verified content: each file checked against the digest its origin states', () => {
   const fx = useOriginAndAgent();
-  const verdict = (file: string, ok: boolean): Promise<AgentEvent> =>
-    waitForEvent(fx.agent, e => e.type === 'verified' && e.file === file && e.ok === ok, 60_000);
+  /** The file's bytes on disk matched its digest; woken by its events, checked once subscribed. */
+  const verified = (file: string): Promise<unknown> => waitForFile(fx.agent, file, f => f.verification?.state === 'verified', 60_000);
 
   it('a file whose origin states its sha-256 is verified once complete, and says so', async () => {
-    const content = fx.origin.add('good.bin', 24 * MiB, { statesDigest: 'repr-digest', throttle: 16 * MiB });
+    // Slow enough (6 s) that the event subscription is in place long before the verdict.
+    const content = fx.origin.add('good.bin', 24 * MiB, { statesDigest: 'repr-digest', throttle: MiB });
     await fx.agent.add(fx.origin.url('good.bin'));
-    const verified = verdict('good.bin', true);
+    const event = waitForEvent(fx.agent, e => e.type === 'verified' && e.file === 'good.bin', 60_000);
     assert.equal(await hashFile(fx.agent.path('good.bin'), { timeoutMs: 60_000 }), sha256(content));
-    const event = await verified;
-    assert.ok(event.type === 'verified' && event.algorithm === 'sha-256' && event.actual === sha256(content));
+    const seen = await event;
+    assert.ok(seen.type === 'verified' && seen.ok && seen.algorithm === 'sha-256' && seen.actual === sha256(content));
     const info = (await fsctl(fx.agent, ['info', 'good.bin'])).text;
     assert.match(info, new RegExp(`^content\\s+verified \\(sha-256 ${sha256(content)}, from Repr-Digest\\)$`, 'm'));
     assert.match((await fsctl(fx.agent, ['ls'])).text, /good\.bin .*complete, verified \(sha-256\)/);
@@ -35,13 +35,9 @@ describe('verified content: each file checked against the digest its origin stat
     const size = 8 * MiB;
     const content = fx.origin.add('flipped.bin', size, { statesDigest: 'repr-digest', corruptAt: 5 * MiB + 17 });
     await fx.agent.add(fx.origin.url('flipped.bin'));
-    const bad = verdict('flipped.bin', false);
-    const good = verdict('flipped.bin', true);
     // This reader streams the first copy as it arrives: it may get its wrong byte, which is why the file is checked.
     await run('cat', [fx.agent.path('flipped.bin')], { timeoutMs: 60_000 });
-    const badEvent = await bad;
-    assert.ok(badEvent.type === 'verified' && badEvent.actual !== sha256(content) && badEvent.expected === sha256(content));
-    await good;
+    await verified('flipped.bin');
     // A new open reads the second copy, not pages the kernel kept of the first.
     assert.equal(await hashFile(fx.agent.path('flipped.bin'), { timeoutMs: 60_000 }), sha256(content));
     assert.ok(fx.origin.bytesSent('flipped.bin') >= 2 * size, 'fetched twice');
@@ -73,15 +69,13 @@ describe('verified content: each file checked against the digest its origin stat
   it('fsctl verify finds a byte flipped in a complete temp file, drops the bytes and fetches them again', async () => {
     const content = fx.origin.add('aged.bin', 2 * MiB, { statesDigest: 'digest' });
     await fx.agent.add(fx.origin.url('aged.bin'));
-    const verified = verdict('aged.bin', true);
     assert.equal(await hashFile(fx.agent.path('aged.bin')), sha256(content));
-    await verified;
+    await verified('aged.bin');
     const { id } = claimedRanges(fx.agent.dirs, 'aged.bin');
     const fh = await fs.open(tempFile(fx.agent.dirs, id), 'r+');
     await fh.write(Buffer.from([content[12345] ^ 0x40]), 0, 1, 12345);
     await fh.close();
 
-    const again = verdict('aged.bin', true);
     const check = await fsctl(fx.agent, ['verify', 'aged.bin']);
     assert.equal(check.code, 1);
     const flipped = Buffer.from(content);
@@ -89,7 +83,7 @@ describe('verified content: each file checked against the digest its origin stat
     const sha512 = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
     assert.equal(check.text, `aged.bin: does not match its sha-512 (expected ${sha512(content)}, got ${sha512(flipped)}); ` +
       'its bytes were dropped and are fetched again\n');
-    await again;
+    await verified('aged.bin'); // no longer verified once its bytes were dropped; verified again after the refetch
     assert.equal(await hashFile(fx.agent.path('aged.bin')), sha256(content));
     assert.equal((await fsctl(fx.agent, ['verify', 'aged.bin'])).code, 0);
   });
@@ -99,9 +93,8 @@ describe('verified content: each file checked against the digest its origin stat
     const wrong = fx.origin.add('wrong.bin', MiB);
     assert.equal((await fsctl(fx.agent, ['add', fx.origin.url('mine.bin'), '--sha256', sha256(content)])).code, 0);
     assert.equal((await fsctl(fx.agent, ['add', fx.origin.url('wrong.bin'), '--sha256', sha256(content)])).code, 0);
-    const ok = verdict('mine.bin', true);
     assert.equal(await hashFile(fx.agent.path('mine.bin')), sha256(content));
-    await ok;
+    await verified('mine.bin');
     assert.match((await fsctl(fx.agent, ['info', 'mine.bin'])).text, /^content\s+verified \(sha-256 [0-9a-f]{64}, from --sha256\)$/m);
     await run('cat', [fx.agent.path('wrong.bin')], { timeoutMs: 30_000 });
     await waitForFile(fx.agent, 'wrong.bin', f => f.state === 'error', 60_000);

@@ -85,7 +85,18 @@ export function waitForWaiters (
   }, timeoutMs, () => `waiting reads; the agent lists ${JSON.stringify(last.map(w => [w.file, w.offset, w.length]))}`);
 }
 
-/** Waits for the next event `match` picks out. */
+/** Waits until `name` has left the mount, woken by its events (checked once subscribed: no removal can slip by). */
+export async function waitForRemoval (agent: AgentProcess, name: string, timeoutMs = 20_000): Promise<void> {
+  await waitOnEvents(agent, e => e.file === name, async client => {
+    const files = await client.call<FileSummary[]>('files.list');
+    return files.some(f => f.name === name) ? undefined : true;
+  }, timeoutMs, () => `${name} to leave the mount`);
+}
+
+/**
+ * Waits for the next event `match` picks out. Only events after its subscription count:
+ * start it well before what causes the event, or wait on state (waitForFile, waitForRemoval).
+ */
 export function waitForEvent (agent: AgentProcess, match: (e: AgentEvent) => boolean, timeoutMs = 20_000): Promise<AgentEvent> {
   let seen: AgentEvent | undefined;
   const relevant = (e: AgentEvent): boolean => {
