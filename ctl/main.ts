@@ -390,6 +390,25 @@ program.command('info')
     process.stdout.write(rows.map(([k, v]) => `${k.padEnd(14)} ${v}`).join('\n') + '\n');
   }));
 
+/** One event as `fsctl events` prints it, after its time and file. */
+function eventText (e: AgentEvent, color: boolean): string {
+  switch (e.type) {
+    case 'progress':
+      return `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`;
+    case 'state': return `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`;
+    case 'retry': return `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`;
+    case 'waiters': return `${e.count} read(s) waiting`;
+    case 'changed': return `changed at the origin (now ${bytes(e.size)}, ETag ${e.etag ?? '-'}): old bytes dropped`;
+    case 'url-command': return e.ok
+      ? `url-command gave a fresh URL${e.expiresAt !== null ? ` (expires ${new Date(e.expiresAt).toISOString()})` : ''}`
+      : `url-command failed: ${e.error ?? ''}`;
+    case 'verified': return e.ok
+      ? `verified (${e.algorithm} ${e.actual})`
+      : `did not match its ${e.algorithm} (expected ${e.expected}, got ${e.actual}): bytes dropped`;
+    default: return e.type;
+  }
+}
+
 program.command('verify')
   .description('hash a complete file on disk again and check it against its digest; a mismatch drops its bytes and fetches them anew')
   .argument('<file>', 'name in the mount, or a path inside the mount')
@@ -460,17 +479,7 @@ program.command('events')
       const e = params as AgentEvent;
       if (json) { process.stdout.write(JSON.stringify(e) + '\n'); return; }
       const time = new Date(e.at).toISOString().slice(11, 23);
-      const what = e.type === 'progress'
-        ? `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`
-        : e.type === 'state'
-          ? `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`
-          : e.type === 'retry'
-            ? `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`
-            : e.type === 'waiters'
-              ? `${e.count} read(s) waiting`
-              : e.type === 'changed'
-                ? `changed at the origin (now ${bytes(e.size)}, ETag ${e.etag ?? '-'}): old bytes dropped`
-                : e.type;
+      const what = eventText(e, color);
       process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
     };
     await client.call(Methods.subscribe);
