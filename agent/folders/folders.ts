@@ -60,11 +60,7 @@ export class Folders {
 
   /** The folders saved by an earlier run; periodic refreshes start again. */
   load (): void {
-    for (const record of this.#db.folders()) {
-      const state: FolderState = { record, timer: null, running: null, lastRefreshAt: null, lastError: null };
-      this.#folders.set(record.name, state);
-      this.#schedule(state);
-    }
+    for (const record of this.#db.folders()) this.#schedule(this.#track(record));
   }
 
   list (): FolderSummary[] {
@@ -98,28 +94,35 @@ export class Folders {
     const scan = await scanFolder(this.#host.dispatcher, url, record.headers, record);
     if (this.#folders.has(name)) throw new FsError('EEXIST', `the folder ${name} was added meanwhile`);
     this.#db.insertFolder(record);
-    const state: FolderState = { record, timer: null, running: null, lastRefreshAt: null, lastError: null };
-    this.#folders.set(name, state);
-    state.running = this.#sync(state, scan);
-    try {
-      return await state.running;
-    } finally {
-      state.running = null;
-      this.#schedule(state);
-    }
+    const state = this.#track(record);
+    return await this.#read(state, () => this.#sync(state, scan));
   }
 
   /** Reads the folder's index again and brings the mount in line with it. */
   async refresh (name: string): Promise<FolderResult> {
     const state = this.#folders.get(name);
     if (state === undefined) throw new FsError('ENOENT', `no folder named ${name} in the mount (fsctl folders lists them)`);
+    return await this.#read(state, async () => {
+      const { record } = state;
+      return await this.#sync(state, await scanFolder(this.#host.dispatcher, record.url, record.headers, record));
+    });
+  }
+
+  /** Starts keeping a folder: its state, before its first read. */
+  #track (record: FolderRecord): FolderState {
+    const state: FolderState = { record, timer: null, running: null, lastRefreshAt: null, lastError: null };
+    this.#folders.set(record.name, state);
+    return state;
+  }
+
+  /**
+   * One read of a folder at a time: a caller that comes while one runs shares it. A failure
+   * is kept for fsctl folders; the next periodic read is scheduled once it ends.
+   */
+  async #read (state: FolderState, work: () => Promise<FolderResult>): Promise<FolderResult> {
     if (state.running !== null) return await state.running;
     if (state.timer !== null) clearTimeout(state.timer);
-    state.running = (async () => {
-      const { record } = state;
-      const scan = await scanFolder(this.#host.dispatcher, record.url, record.headers, record);
-      return await this.#sync(state, scan);
-    })();
+    state.running = work();
     try {
       return await state.running;
     } catch (err) {

@@ -133,7 +133,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#checked = source.origin.digest === null || source.verified;
     const whole = present.bytes === this.size;
     if (whole) this.#state = this.#checked ? 'complete' : 'verifying';
-    if (whole && this.size > 0 && this.#checked) this.fastReads.open();
+    this.#openFastReadsIfWhole();
     if (!this.#checked) this.#startHashing();
     if (this.#state === 'verifying') queueMicrotask(() => { void this.#verify(); });
     this.#waiters = new WaiterQueue({
@@ -368,9 +368,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
     if (merged.start === 0) this.#hashJob?.advance(merged.end);
-    if (merged.start === 0 && merged.end === this.size && this.#discarding === null && this.#closing === null && this.#checked) {
-      this.fastReads.open();
-    }
+    if (merged.start === 0 && merged.end === this.size) this.#openFastReadsIfWhole();
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();
@@ -479,7 +477,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const digest = this.source.origin.digest!;
     if (actual === digest.hex) {
       this.#checked = true;
-      if (this.#discarding === null && this.size > 0) this.fastReads.open();
+      this.#openFastReadsIfWhole();
       this.#setState('complete', null);
       this.#releaseHeld(true);
       this.#opts.observer?.onVerified?.(this, true, actual);
@@ -497,6 +495,15 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     } else {
       this.startDownload(true);
     }
+  }
+
+  /**
+   * The FUSE thread may answer the file's reads itself (fast_read) once every byte is on
+   * disk and checked against its digest, and while none is being dropped or the file closed.
+   */
+  #openFastReadsIfWhole (): void {
+    const whole = this.#present.bytes === this.size && this.size > 0;
+    if (whole && this.#checked && this.#discarding === null && this.#closing === null) this.fastReads.open();
   }
 
   /** A read of a complete file that is being verified: answered from disk if it matches, EIO if not. */
