@@ -141,7 +141,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
         if (err !== null) return cb(READ_FAILED);
         served.countRead(bytes);
         cb(bytes);
-      }, handle.readAhead.after(pos, len), pid ?? null);
+      }, handle.readAhead.after(pos, len, handle.store.fastReads.end), pid ?? null);
     },
 
     release (_path, fh, cb) {

@@ -19,9 +19,15 @@ export class ReadAhead {
   #next = -1;
   #window = START_WINDOW;
 
-  /** Records a read of [pos, pos+len) and returns where fetching ahead of it should end. */
-  after (pos: number, len: number): number {
-    const sequential = this.#next >= 0 && Math.abs(pos - this.#next) <= SEQUENTIAL_SLACK;
+  /**
+   * Records a read of [pos, pos+len) and returns where fetching ahead of it should end.
+   * `answeredTo`: reads before this offset may have been answered without JavaScript (the
+   * FUSE thread's fast reads), so a read that lands that far past the last one this handle
+   * saw is still sequential.
+   */
+  after (pos: number, len: number, answeredTo = 0): number {
+    const gap = pos - this.#next;
+    const sequential = this.#next >= 0 && (Math.abs(gap) <= SEQUENTIAL_SLACK || (gap > 0 && pos <= answeredTo + SEQUENTIAL_SLACK));
     this.#window = sequential ? Math.min(this.#window * 2, MAX_WINDOW) : START_WINDOW;
     this.#next = sequential ? Math.max(this.#next, pos + len) : pos + len;
     return this.#next + this.#window;

@@ -8,7 +8,9 @@ interface Live { handles: number; reads: number; bytes: number }
  * FastReadGate counts. A gate is counted from its first open handle to its last release.
  */
 export class ServedCounter {
+  /** Reads JavaScript answered. */
   #reads = 0;
+  #fastReads = 0;
   #bytes = 0;
   /** Gates with open handles -> their counts when they were first opened. */
   readonly #live = new Map<FastReadGate, Live>();
@@ -28,17 +30,18 @@ export class ServedCounter {
     const live = this.#live.get(gate);
     if (live === undefined || --live.handles > 0) return;
     this.#live.delete(gate);
-    this.#reads += gate.reads - live.reads;
+    this.#fastReads += gate.reads - live.reads;
     this.#bytes += gate.bytes - live.bytes;
   }
 
-  get total (): { reads: number; bytes: number } {
-    let reads = this.#reads;
+  /** `fastReads`: those of `reads` the FUSE thread answered itself. */
+  get total (): { reads: number; bytes: number; fastReads: number } {
+    let fastReads = this.#fastReads;
     let bytes = this.#bytes;
     for (const [gate, live] of this.#live) {
-      reads += gate.reads - live.reads;
+      fastReads += gate.reads - live.reads;
       bytes += gate.bytes - live.bytes;
     }
-    return { reads, bytes };
+    return { reads: this.#reads + fastReads, bytes, fastReads };
   }
 }

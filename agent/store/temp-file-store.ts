@@ -16,6 +16,13 @@ import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 /** `verifying`: every byte is on disk and is being hashed against the file's digest; reads wait for the verdict. */
 export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'complete' | 'cancelled' | 'error';
 
+/**
+ * Fast reads of a downloading file stop this far past the furthest read JavaScript saw: one
+ * read in 16 MiB comes through, enough to move the read-ahead on, well inside its largest
+ * window (fs/read-ahead.ts), so the download never waits for a reader it has not heard of.
+ */
+const FAST_READ_LEAD = 16 * 1024 * 1024;
+
 /** A read's answer: bytes placed in the caller's buffer, or the error to surface. */
 export type ReadCallback = (err: FsError | null, bytes: number) => void;
 
@@ -87,7 +94,7 @@ export interface StoreObserver {
 export class TempFileStore implements DownloadTarget, CommitSource {
   /** Set once, but for `endpoints` (fsctl set-url). */
   source: StoreSource;
-  /** Open while the whole file is on disk: its reads are then answered without JavaScript. */
+  /** How far the FUSE thread answers the file's reads without JavaScript (#updateFastReads). */
   readonly fastReads = new FastReadGate();
   readonly size: number;
   readonly #file: TempFile;
@@ -121,6 +128,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #badCopies = 0;
   /** Reads of a complete file that wait for its verdict. */
   #heldReads: Array<(ok: boolean) => void> = [];
+  /** How far fast reads may run ahead of the reads JavaScript saw: FAST_READ_LEAD past the furthest one's end. */
+  #fastReadFrontier = 0;
 
   private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
     this.#present = present;
@@ -133,7 +142,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#checked = source.origin.digest === null || source.verified;
     const whole = present.bytes === this.size;
     if (whole) this.#state = this.#checked ? 'complete' : 'verifying';
-    this.#openFastReadsIfWhole();
+    this.#updateFastReads();
     if (!this.#checked) this.#startHashing();
     if (this.#state === 'verifying') queueMicrotask(() => { void this.#verify(); });
     this.#waiters = new WaiterQueue({
@@ -230,6 +239,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.lastAccessAt = Date.now();
     const end = Math.min(this.size, pos + len);
     const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
+    if (end + FAST_READ_LEAD > this.#fastReadFrontier) {
+      this.#fastReadFrontier = end + FAST_READ_LEAD;
+      this.#updateFastReads();
+    }
     if (this.#present.contains(pos, end)) {
       if (ahead > end) this.#scheduler.readAhead(end, ahead);
       if (this.#state === 'verifying') return this.#holdUntilVerified(buf, pos, end, cb);
@@ -326,6 +339,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     await this.#file.idle();
     this.#generation++;
     this.#present.clear();
+    this.#fastReadFrontier = 0;
     this.#opts.observer?.onDiscard?.(this);
     await this.#file.cut(this.size);
     this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
@@ -367,8 +381,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     await this.#writeWithinQuota(chunks, pos, length, signal);
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
-    if (merged.start === 0) this.#hashJob?.advance(merged.end);
-    if (merged.start === 0 && merged.end === this.size) this.#openFastReadsIfWhole();
+    if (merged.start === 0) {
+      this.#hashJob?.advance(merged.end);
+      this.#updateFastReads();
+    }
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
     this.#lastProgressAt = performance.now();
@@ -477,7 +493,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const digest = this.source.origin.digest!;
     if (actual === digest.hex) {
       this.#checked = true;
-      this.#openFastReadsIfWhole();
+      this.#updateFastReads();
       this.#setState('complete', null);
       this.#releaseHeld(true);
       this.#opts.observer?.onVerified?.(this, true, actual);
@@ -498,12 +514,21 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   /**
-   * The FUSE thread may answer the file's reads itself (fast_read) once every byte is on
-   * disk and checked against its digest, and while none is being dropped or the file closed.
+   * How far the FUSE thread may answer the file's reads itself (fast_read), never while bytes
+   * are being dropped or the file closes:
+   *  - a whole file: all of it, once checked against its digest (until then, reads wait for
+   *    the verdict in JavaScript);
+   *  - a file still downloading: its present prefix, but only up to FAST_READ_LEAD past the
+   *    furthest read JavaScript saw, so a sequential reader still shows itself every few MiB
+   *    and its read-ahead keeps the download ahead of it.
    */
-  #openFastReadsIfWhole (): void {
-    const whole = this.#present.bytes === this.size && this.size > 0;
-    if (whole && this.#checked && this.#discarding === null && this.#closing === null) this.fastReads.open();
+  #updateFastReads (): void {
+    if (this.#discarding !== null || this.#closing !== null) return;
+    const missing = this.#present.firstMissing(0, this.size);
+    let end: number;
+    if (missing < 0) end = this.#checked && this.size > 0 ? FastReadGate.WHOLE : 0;
+    else end = Math.min(missing, this.#fastReadFrontier);
+    if (end !== this.fastReads.end) this.fastReads.open(end);
   }
 
   /** A read of a complete file that is being verified: answered from disk if it matches, EIO if not. */

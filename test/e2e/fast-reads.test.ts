@@ -34,7 +34,31 @@ describe('reads of a file whole on disk', () => {
     }
     const after = await served();
     assert.ok(after.reads - before.reads >= blocks.length, `${after.reads - before.reads} reads counted for ${blocks.length}`);
+    assert.equal(after.fastReads - before.fastReads, blocks.length, 'every read answered by the FUSE thread');
     assert.equal(after.bytes - before.bytes, (blocks.length - 1) * BLOCK + (size % BLOCK));
+  });
+
+  it('of a file still downloading: its present prefix is answered by the FUSE thread, the rest waits in JavaScript', async () => {
+    const size = 64 * MiB;
+    const content = fx.origin.add('growing.bin', size, { throttle: 4 * MiB }); // 16 s: still downloading throughout
+    await fx.agent.add(fx.origin.url('growing.bin'));
+    assert.ok((await directRead('growing.bin', 0)).equals(content.subarray(0, BLOCK)));
+    await waitForFile(fx.agent, 'growing.bin', f => f.presentBytes >= 6 * MiB);
+    const before = await served();
+    const blocks = Array.from({ length: 20 }, () => Math.floor(Math.random() * (6 * MiB / BLOCK)));
+    for (const b of blocks) {
+      assert.ok((await directRead('growing.bin', b)).equals(content.subarray(b * BLOCK, b * BLOCK + BLOCK)), `block ${b}`);
+    }
+    const mid = await served();
+    assert.equal(mid.fastReads - before.fastReads, blocks.length, 'reads of the present prefix answered by the FUSE thread');
+    // Far past the prefix: a read that must wait, which JavaScript answers once its bytes came.
+    const far = Math.floor(60 * MiB / BLOCK);
+    assert.ok((await directRead('growing.bin', far)).equals(content.subarray(far * BLOCK, far * BLOCK + BLOCK)));
+    const after = await served();
+    assert.equal(after.fastReads, mid.fastReads, 'a read of missing bytes is not a fast one');
+    assert.equal(after.reads - mid.reads, 1);
+    const f = await waitForFile(fx.agent, 'growing.bin', () => true);
+    assert.notEqual(f.state, 'complete', 'the file was still downloading: the test measured what it meant to');
   });
 
   it('never answer with bytes the agent dropped: after a new version at the origin, reads see only the new one', async () => {
