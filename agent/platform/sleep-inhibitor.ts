@@ -3,6 +3,12 @@ import type { Logger } from 'pino';
 
 /** How long the lock is kept after the last transfer ends: a player's next chunk should not take a new one. */
 const RELEASE_AFTER_MS = 2000;
+/**
+ * How long transfers must have been active before the lock is taken. Starting the inhibitor
+ * is a fork and exec on the event loop (30 ms on a small VM): not in the way of a read's
+ * first bytes, and not worth it for a transfer that ends sooner than the machine could sleep.
+ */
+const TAKE_AFTER_MS = 1000;
 
 /** The program that holds the machine awake for as long as it runs, or null where there is none. */
 export interface InhibitorCommand {
@@ -35,11 +41,13 @@ export interface SleepInhibitorOptions {
   isActive: () => boolean;
   /** Keep the lock this long after the last transfer (ms). */
   releaseAfterMs?: number;
+  /** Take the lock once transfers were active this long (ms). */
+  takeAfterMs?: number;
 }
 
 /**
  * Holds an inhibitor while transfers are active. `poke()` (on every download state change)
- * takes it at once when a transfer is active; while it is held, a check each second lets it
+ * takes it when a transfer is active and still is `takeAfterMs` later; while it is held, a check each second lets it
  * go once nothing was active for `releaseAfterMs`, so no state change can be missed. Where
  * the inhibitor cannot run (no systemd-inhibit, no logind, a container) it says so once in
  * the log and the agent goes on without it.
@@ -49,7 +57,9 @@ export class SleepInhibitor {
   readonly #log: Logger;
   readonly #isActive: () => boolean;
   readonly #releaseAfterMs: number;
+  readonly #takeAfterMs: number;
   #child: ChildProcess | null = null;
+  #pendingTake: NodeJS.Timeout | null = null;
   #check: NodeJS.Timeout | null = null;
   #lastActiveAt = 0;
   #unavailable = false;
@@ -60,6 +70,7 @@ export class SleepInhibitor {
     this.#log = opts.log;
     this.#isActive = opts.isActive;
     this.#releaseAfterMs = opts.releaseAfterMs ?? RELEASE_AFTER_MS;
+    this.#takeAfterMs = opts.takeAfterMs ?? TAKE_AFTER_MS;
   }
 
   /** True while the inhibitor runs. */
@@ -68,12 +79,20 @@ export class SleepInhibitor {
   poke (): void {
     if (this.#closed || !this.#isActive()) return;
     this.#lastActiveAt = performance.now();
-    this.#take();
+    if (this.#takeAfterMs === 0) return this.#take();
+    if (this.#child !== null || this.#pendingTake !== null || this.#unavailable) return;
+    this.#pendingTake = setTimeout(() => {
+      this.#pendingTake = null;
+      if (!this.#closed && this.#isActive()) this.#take();
+    }, this.#takeAfterMs);
+    this.#pendingTake.unref();
   }
 
   /** Lets go for good (the agent stops). */
   close (): void {
     this.#closed = true;
+    if (this.#pendingTake !== null) clearTimeout(this.#pendingTake);
+    this.#pendingTake = null;
     this.#release();
   }
 

@@ -62,7 +62,7 @@ describe('no sleep mid-transfer', () => {
     assert.deepEqual(released.trim().split('\n').map(l => l.split(' ')[0]), ['start', 'released'], 'one lock, released once');
 
     // The next download takes it again.
-    const second = origin.add('second.bin', 4 * MiB, { throttle: 4 * MiB });
+    const second = origin.add('second.bin', 8 * MiB, { throttle: 4 * MiB }); // 2 s: past the second before a lock is taken
     await agent.add(origin.url('second.bin'));
     assert.equal(await hashFile(agent.path('second.bin'), { timeoutMs: 60_000 }), sha256(second));
     const again = await waitForText(record, t => t.trim().split('\n').length >= 4, 10_000);
@@ -74,14 +74,14 @@ describe('no sleep mid-transfer', () => {
     const content = origin.add('movie.bin', 8 * MiB, { throttle: 4 * MiB });
     await agent.add(origin.url('movie.bin'));
     assert.equal(await hashFile(agent.path('movie.bin'), { timeoutMs: 60_000 }), sha256(content));
-    // The download took two seconds; an inhibitor would have been started in its first moment.
+    // The download took two seconds; an inhibitor would have been started after its first.
     await assert.rejects(fs.stat(record), { code: 'ENOENT' });
   });
 
   it('where no inhibitor can run (no logind), says so once and downloads as ever', async () => {
     const { origin, agent, record } = await setup('no-logind');
-    const first = origin.add('a.bin', 4 * MiB, { throttle: 8 * MiB });
-    const second = origin.add('b.bin', 4 * MiB, { throttle: 8 * MiB });
+    const first = origin.add('a.bin', 12 * MiB, { throttle: 8 * MiB }); // 1.5 s each: past the second before a lock is taken
+    const second = origin.add('b.bin', 12 * MiB, { throttle: 8 * MiB });
     await agent.add(origin.url('a.bin'));
     await agent.add(origin.url('b.bin'));
     assert.equal(await hashFile(agent.path('a.bin'), { timeoutMs: 60_000 }), sha256(first));

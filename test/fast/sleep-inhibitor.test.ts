@@ -61,7 +61,7 @@ describe('holding the inhibitor while transfers are active', () => {
     const record = path.join(dir, 'cycle');
     let active = false;
     const { log } = capture();
-    const inhibitor = new SleepInhibitor({ command: standIn(record), log, isActive: () => active, releaseAfterMs: 200 });
+    const inhibitor = new SleepInhibitor({ command: standIn(record), log, isActive: () => active, releaseAfterMs: 200, takeAfterMs: 0 });
     inhibitor.poke();
     assert.equal(inhibitor.held, false, 'nothing active: nothing taken');
     active = true;
@@ -83,9 +83,31 @@ describe('holding the inhibitor while transfers are active', () => {
     assert.equal(inhibitor.held, false, 'never again once closed');
   });
 
+  it('is taken only once transfers were active for takeAfterMs: a short one never starts it', async () => {
+    const record = path.join(dir, 'delayed');
+    let active = true;
+    const { log, next } = capture();
+    const inhibitor = new SleepInhibitor({ command: standIn(record), log, isActive: () => active, takeAfterMs: 150 });
+    inhibitor.poke();
+    assert.equal(inhibitor.held, false, 'not at once');
+    active = false; // the transfer ended before the delay
+    inhibitor.poke();
+    await new Promise(resolve => setTimeout(resolve, 300)); // past the delay: nothing may have started
+    assert.equal(inhibitor.held, false, 'a transfer shorter than the delay takes no lock');
+    await assert.rejects(fs.stat(record), { code: 'ENOENT' });
+    active = true;
+    inhibitor.poke();
+    const keepAlive = setTimeout(() => {}, 10_000); // its timer holds no process open, as in the agent
+    await next(l => l.msg.startsWith('keeping the machine awake'));
+    clearTimeout(keepAlive);
+    assert.equal(inhibitor.held, true, 'a transfer that lasts takes it');
+    await waitForText(record, t => lines(t).includes('start'));
+    inhibitor.close();
+  });
+
   it('where none can run, says so once and goes on', async () => {
     const { log, lines: said, next } = capture();
-    const missing = new SleepInhibitor({ command: { file: '/nonexistent/systemd-inhibit', args: [] }, log, isActive: () => true });
+    const missing = new SleepInhibitor({ command: { file: '/nonexistent/systemd-inhibit', args: [] }, log, isActive: () => true, takeAfterMs: 0 });
     missing.poke();
     assert.match((await next(GAVE_UP)).reason ?? '', /could not be started \(ENOENT\)/);
     missing.poke();
@@ -100,6 +122,7 @@ describe('holding the inhibitor while transfers are active', () => {
       command: noLogind,
       log: log2,
       isActive: () => true,
+      takeAfterMs: 0,
     });
     refused.poke();
     assert.match((await next2(GAVE_UP)).reason ?? '', /ended: Failed to connect to bus/);
@@ -108,7 +131,7 @@ describe('holding the inhibitor while transfers are active', () => {
     assert.equal(refused.held, false, 'not tried again');
 
     const { log: log3, next: next3 } = capture();
-    new SleepInhibitor({ command: null, log: log3, isActive: () => true }).poke();
+    new SleepInhibitor({ command: null, log: log3, isActive: () => true, takeAfterMs: 0 }).poke();
     assert.match((await next3(GAVE_UP)).reason ?? '', /no sleep inhibitor/);
   });
 });
