@@ -107,7 +107,8 @@ describe('holding the inhibitor while transfers are active', () => {
 
   it('where none can run, says so once and goes on', async () => {
     const { log, lines: said, next } = capture();
-    const missing = new SleepInhibitor({ command: { file: '/nonexistent/systemd-inhibit', args: [] }, log, isActive: () => true, takeAfterMs: 0 });
+    const nowhere = { file: '/nonexistent/systemd-inhibit', args: [] };
+    const missing = new SleepInhibitor({ command: nowhere, log, isActive: () => true, takeAfterMs: 0 });
     missing.poke();
     assert.match((await next(GAVE_UP)).reason ?? '', /could not be started \(ENOENT\)/);
     missing.poke();
