@@ -34,15 +34,19 @@ export class TempFile {
    * dropped from it, so no byte is served that is not there. True in `trimmed` if any were.
    */
   static async open (path: string, name: string, size: number, present: RangeSet): Promise<{ file: TempFile; trimmed: boolean }> {
-    const fd = await openFile(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+    // Nothing claimed: no stale byte may survive (O_TRUNC), and there is nothing to check.
+    // Each step is a trip through the thread pool, which a small file's first read waits on.
+    const fresh = present.bytes === 0;
+    const fd = await openFile(path, fs.constants.O_RDWR | fs.constants.O_CREAT | (fresh ? fs.constants.O_TRUNC : 0), 0o600);
     let trimmed = false;
     try {
-      const onDisk = (await fstat(fd)).size;
-      if (present.bytes > 0 && onDisk < size) {
-        present.truncate(onDisk);
-        trimmed = true;
+      if (!fresh) {
+        const onDisk = (await fstat(fd)).size;
+        if (onDisk < size) {
+          present.truncate(onDisk);
+          trimmed = true;
+        }
       }
-      if (present.bytes === 0 && onDisk > 0) await ftruncate(fd, 0); // nothing claimed: no stale bytes survive
       await ftruncate(fd, size);
     } catch (err) {
       await closeFile(fd).catch(() => {});
