@@ -77,7 +77,11 @@ export class Downloader implements ScheduledDownload {
   #limit: number;
   #allowedEnd: number;
   #receivedThisAttempt = 0;
-  /** Monotonic time of this download's last byte on disk (or of its start): the stall clock of the reads it serves. */
+  /**
+   * Monotonic time of this download's last byte on disk, of its start, or of the moment it
+   * was let go on after waiting at its read-ahead bound: the stall clock of the reads it
+   * serves. A download that waited for its reader has not stalled.
+   */
   lastProgressAt = performance.now();
 
   constructor (target: DownloadTarget, opts: DownloaderOptions, kind: DownloadKind, from: number, limit: number, allowedEnd: number) {
@@ -157,7 +161,9 @@ export class Downloader implements ScheduledDownload {
     if (this.#position < this.#allowedEnd || this.#abort.signal.aborted) return true;
     const how = await waitForWake(ms, this.#abort.signal, wake => { this.#windowMoved = wake; });
     this.#windowMoved = null;
-    return how !== 'timeout';
+    if (how === 'timeout') return false;
+    this.lastProgressAt = performance.now();
+    return true;
   }
 
   async #attempt (start: number): Promise<void> {

@@ -17,9 +17,10 @@ import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'complete' | 'cancelled' | 'error';
 
 /**
- * Fast reads of a downloading file stop this far past the furthest read JavaScript saw: one
- * read in 16 MiB comes through, enough to move the read-ahead on, well inside its largest
- * window (fs/read-ahead.ts), so the download never waits for a reader it has not heard of.
+ * Fast reads of a downloading file stop past the furthest read JavaScript saw by half that
+ * read's read-ahead window, and at most this: a sequential reader still shows itself every
+ * few MiB, while its download has half a window left to go, so the download never stops at
+ * its read-ahead bound for a reader it has not heard of.
  */
 const FAST_READ_LEAD = 16 * 1024 * 1024;
 
@@ -128,7 +129,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #badCopies = 0;
   /** Reads of a complete file that wait for its verdict. */
   #heldReads: Array<(ok: boolean) => void> = [];
-  /** How far fast reads may run ahead of the reads JavaScript saw: FAST_READ_LEAD past the furthest one's end. */
+  /** How far fast reads of a downloading file may go: past the furthest read JavaScript saw (FAST_READ_LEAD). */
   #fastReadFrontier = 0;
 
   private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
@@ -239,8 +240,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.lastAccessAt = Date.now();
     const end = Math.min(this.size, pos + len);
     const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
-    if (end + FAST_READ_LEAD > this.#fastReadFrontier) {
-      this.#fastReadFrontier = end + FAST_READ_LEAD;
+    const frontier = end + Math.min(FAST_READ_LEAD, Math.floor((ahead - end) / 2));
+    if (frontier > this.#fastReadFrontier) {
+      this.#fastReadFrontier = frontier;
       this.#updateFastReads();
     }
     if (this.#present.contains(pos, end)) {

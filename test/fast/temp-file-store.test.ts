@@ -153,6 +153,16 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     assert.equal(store.state, 'stalled');
   });
 
+  it('a download that waited at its read-ahead bound longer than read-timeout serves the next read, which does not time out', async () => {
+    const { store, content } = await open('paused', 8 * MiB, {}, { readTimeoutMs: 300 });
+    assert.ok((await readAt(store, 0, 4096, MiB)).equals(content.subarray(0, 4096)));
+    // Time itself is the condition: the reader pauses for longer than read-timeout.
+    await new Promise(resolve => setTimeout(resolve, 700));
+    assert.ok(store.presentBytes < 4 * MiB, 'the download stopped at its bound');
+    const pos = 3 * MiB;
+    assert.ok((await readAt(store, pos, 4096, pos + MiB)).equals(content.subarray(pos, pos + 4096)));
+  });
+
   it('pauses its download while the quota is full; readers time out, and it resumes when space frees', async () => {
     const quota = new CacheQuota(8 * MiB, () => Promise.resolve(0), pino({ level: 'silent' }));
     quota.setAllocated('someone-else', 8 * MiB);
