@@ -15,6 +15,7 @@ import type {
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
 import { createFuseOps, type FsBackend } from './fs/fuse-ops';
+import { encodeMetadata, MetadataPublisher } from './fs/metadata-snapshot';
 import { ServedCounter } from './fs/served-counter';
 import { keepsFilesSparse } from './cache/sparse-check';
 import { currentBootId } from './platform/boot-id';
@@ -70,11 +71,15 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #hasher = new ContentHasher();
   readonly #slots: DownloadSlots;
   readonly #mount: FuseMount;
+  /** Keeps the FUSE threads' copy of the catalogue (their getattr and readdir answers) current. */
+  readonly #metadata: MetadataPublisher;
   readonly #control: ControlServer;
   readonly #events: EventHub;
   /** Keeps the machine awake while files download; null when turned off (--no-inhibit-sleep). */
   readonly #inhibitor: SleepInhibitor | null;
   readonly #startedAt = Date.now();
+  /** Shown as the folders' mtime. */
+  get startedAtMs (): number { return this.#startedAt; }
   /** Problems met at start that the user should hear of (a corrupt database moved aside). */
   readonly startupProblems: string[] = [];
   /** Partial files from an earlier run whose origin is being re-checked; opens wait for it. */
@@ -129,6 +134,8 @@ export class Agent implements FsBackend, ControlTarget {
     const inhibitor = new SleepInhibitor({ command: inhibitorCommand(process.platform, process.pid), log, isActive: transferring });
     this.#inhibitor = config.inhibitSleep ? inhibitor : null;
     this.#mount = new FuseMount(config.mount, createFuseOps(this), { plan, platform: process.platform, log });
+    this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
+    this.catalogue.onChange(() => this.#metadata.changed());
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
     this.#folders = new Folders(this.#folderHost(), db);
   }
@@ -161,6 +168,7 @@ export class Agent implements FsBackend, ControlTarget {
       await agent.#control.listen();
       try {
         await agent.#mount.mount();
+        agent.#metadata.changed(); // the files loaded before the mount
       } catch (err) {
         await agent.#control.close().catch(() => {});
         throw err;
@@ -593,6 +601,7 @@ export class Agent implements FsBackend, ControlTarget {
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       databaseCommits: this.#committer.commits,
       served: this.served.total,
+      fastMetadata: this.#mount.metadataAnswers,
       problems: this.startupProblems,
       logDir: logDir(this.config.stateDir),
     };
@@ -665,6 +674,8 @@ export class Agent implements FsBackend, ControlTarget {
     this.#events.close();
     this.#folders.close();
     this.#inhibitor?.close();
+    this.#metadata.close();
+    this.#mount.setMetadata(null);
     for (const entry of this.catalogue.entries()) entry.endpoints.close();
     const closing = this.#pool.closeAll('agent is stopping');
     // Let the EIO answers reach the kernel before the mount goes away.

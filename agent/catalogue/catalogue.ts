@@ -38,6 +38,7 @@ export class Catalogue {
   /** Folder path ("" for the root) -> names of its children. */
   readonly #dirs = new Map<string, Set<string>>([['', new Set()]]);
   #totalBytes = 0;
+  readonly #listeners: Array<() => void> = [];
 
   get size (): number { return this.#files.size; }
   get totalBytes (): number { return this.#totalBytes; }
@@ -47,6 +48,9 @@ export class Catalogue {
   }
 
   get (name: string): FileEntry | undefined { return this.#files.get(name); }
+
+  /** Calls `listener` after every change, in the same turn. */
+  onChange (listener: () => void): void { this.#listeners.push(listener); }
 
   /** Resolves a FUSE path ("/", "/videos/a.mp4"). */
   lookup (fusePath: string): Lookup | null {
@@ -79,6 +83,7 @@ export class Catalogue {
       if (children === undefined) this.#dirs.set(dir, children = new Set());
       children.add(parts[i]);
     }
+    this.#changed();
   }
 
   remove (name: string): FileEntry | undefined {
@@ -95,6 +100,7 @@ export class Catalogue {
       if (children.size > 0 || dir === '') break;
       this.#dirs.delete(dir);
     }
+    this.#changed();
     return entry;
   }
 
@@ -105,4 +111,11 @@ export class Catalogue {
   }
 
   entries (): IterableIterator<FileEntry> { return this.#files.values(); }
+
+  /** Folder paths ("" for the root). */
+  dirs (): IterableIterator<string> { return this.#dirs.keys(); }
+
+  #changed (): void {
+    for (const listener of this.#listeners) listener();
+  }
 }

@@ -248,6 +248,8 @@ export interface AgentStatus {
    * `fastReads` of them the FUSE thread answered from the temp file without JavaScript.
    */
   served: { reads: number; bytes: number; fastReads: number };
+  /** getattr and readdir answers the FUSE threads gave from their copy of the catalogue, without JavaScript. */
+  fastMetadata: number;
   /** Problems met at start, in words (a corrupt database moved aside, say). */
   problems: string[];
   /** The folder of the agent's log files. */

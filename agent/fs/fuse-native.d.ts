@@ -68,6 +68,10 @@ declare module 'fuse-native' {
     mount (cb: (err: Error | null) => void): void;
     unmount (cb: (err: Error | null) => void): void;
     static unmount (mnt: string, cb: (err: Error | null) => void): void;
+    /** A copy of the tree the FUSE threads answer getattr and readdir from (agent/fs/metadata-snapshot.ts), or null. */
+    setMetadata (snapshot: Buffer | null): void;
+    /** How many getattr and readdir answers the FUSE threads gave from that copy. */
+    metadataAnswers (): number;
     static readonly EIO: number;
   }
   export default Fuse;

@@ -24,6 +24,8 @@ export interface FsBackend {
   contentEpoch (id: string): number;
   /** Counts reads the kernel's page cache did not answer; the agent shows them in its status. */
   readonly served: ServedCounter;
+  /** The folders' mtime (agent/fs/metadata-snapshot.ts gives the FUSE threads the same). */
+  readonly startedAtMs: number;
 }
 
 /**
@@ -48,7 +50,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
   const { catalogue } = backend;
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
-  const startedAt = new Date();
+  const startedAt = new Date(backend.startedAtMs);
   /** Open handles by FUSE's file handle number. */
   const handles = new Map<number, Handle>();
   let nextHandle = 1;

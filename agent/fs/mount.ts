@@ -34,6 +34,12 @@ export class FuseMount {
 
   get mounted (): boolean { return this.#fuse !== null; }
 
+  /** Hands the FUSE threads a copy of the tree to answer getattr and readdir from (null: ask JavaScript). */
+  setMetadata (snapshot: Buffer | null): void { this.#fuse?.setMetadata(snapshot); }
+
+  /** getattr and readdir answers the FUSE threads gave without JavaScript. */
+  get metadataAnswers (): number { return this.#fuse?.metadataAnswers() ?? 0; }
+
   async mount (): Promise<void> {
     const { plan, platform, log } = this.#opts;
     await prepareMountPoint(this.mountPoint, platform, plan.helperCreatesMountPoint, log);
