@@ -5,6 +5,8 @@
  * taking turns going first from one figure to the next. The ratio to read is fusestream ÷
  * rclone. Not a test: nothing here is asserted.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import Table from 'cli-table3';
 import { Agent, request } from 'undici';
@@ -57,12 +59,34 @@ async function timedRead (file: string, pos: number, length: number): Promise<nu
   return performance.now() - began;
 }
 
-/** Milliseconds for what `ls -l` asks of a folder: its entries, and each one's attributes. */
-async function timedList (dir: string): Promise<number> {
-  const began = performance.now();
-  const names = await fs.readdir(dir);
-  await Promise.all(names.map(n => fs.lstat(`${dir}/${n}`)));
-  return performance.now() - began;
+/**
+ * What `ls -l` asks of a folder (its entries, and each one's attributes), timed in a loop
+ * every 20 ms by a process of its own, which does nothing else: this one serves the origin,
+ * and its own event loop would be part of the figure. Stop it to get the times, in ms.
+ */
+function listingLoop (dir: string): { stop: () => Promise<number[]> } {
+  const script = `const fs = require('fs'); const d = process.env.LIST_DIR; const t = []; let on = true;
+    process.stdin.on('end', () => { on = false; }).resume();
+    (async () => {
+      while (on) {
+        const s = performance.now();
+        for (const n of fs.readdirSync(d)) fs.lstatSync(d + '/' + n);
+        t.push(performance.now() - s);
+        await new Promise(r => setTimeout(r, 20));
+      }
+      process.stdout.write(JSON.stringify(t));
+    })();`;
+  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, LIST_DIR: dir }, stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const exited = once(child, 'exit');
+  return {
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(out) as number[];
+    },
+  };
 }
 
 /** Milliseconds to fetch `url` (a byte range of it if given) over a new connection, body and all. */
@@ -186,27 +210,18 @@ async function main (): Promise<void> {
     log('par-same: 32 readers of one uncached 1 GiB file, origin at 50 MB/s (about 45 s a system)');
     const ideal = await timed(`curl -sf -o /dev/null ${origin.url('same.bin')}`); // the origin's real rate, not its nominal one
     const r = await each(s => withSystem(s, origin, ['same.bin'], async m => {
-      const idle: number[] = [];
-      for (let i = 0; i < 10; i++) idle.push(await timedList(m.mount));
+      const idleLoop = listingLoop(m.mount);
+      await new Promise(resolve => setTimeout(resolve, 500));
+      const idle = await idleLoop.stop();
       const sentBefore = origin.bytesSent('same.bin');
-      // The readers first: starting 32 processes blocks this process's event loop for a while
-      // (a fork each), which would count against the first listing.
-      const readers = Promise.all(Array.from({ length: 32 }, () => timed(`cat ${q(m.path('same.bin'))}`)));
-      let reading = true;
-      const loaded: number[] = [];
-      const lsLoop = (async () => {
-        while (reading) {
-          loaded.push(await timedList(m.mount));
-          await new Promise(resolve => setTimeout(resolve, 20));
-        }
-      })();
-      const times = await readers;
-      reading = false;
-      await lsLoop;
+      const loadedLoop = listingLoop(m.mount);
+      const times = await Promise.all(Array.from({ length: 32 }, () => timed(`cat ${q(m.path('same.bin'))}`)));
+      const loaded = await loadedLoop.stop();
       return {
         slowest: Math.max(...times),
         bytesRatio: (origin.bytesSent('same.bin') - sentBefore) / GiB,
         lsMax: Math.max(...loaded),
+        lsMedian: median(loaded),
         lsIdle: median(idle),
       };
     }));
@@ -216,10 +231,12 @@ async function main (): Promise<void> {
       { rclone: r.rclone && r.rclone.slowest / 1000, fusestream: r.fusestream && r.fusestream.slowest / 1000 }, 1,
       `origin bytes / size: rclone ${note(r.rclone)}, fusestream ${note(r.fusestream)}`
     );
-    const idleNote = (x?: { lsIdle: number }): string => (x === undefined ? '-' : x.lsIdle.toFixed(1));
+    const idleNote = (x?: { lsIdle: number; lsMedian: number }): string =>
+      (x === undefined ? '-' : `${x.lsMedian.toFixed(1)} (idle ${x.lsIdle.toFixed(1)})`);
     push(
       'ls -l under par-same, max (ms)', null, { rclone: r.rclone?.lsMax, fusestream: r.fusestream?.lsMax }, 1,
-      `readdir + lstat of each entry, in a loop; idle median: rclone ${idleNote(r.rclone)}, fusestream ${idleNote(r.fusestream)}`
+      `readdir + lstat of each entry, every 20 ms, from a process of its own; median: rclone ${idleNote(r.rclone)}, ` +
+        `fusestream ${idleNote(r.fusestream)}`
     );
   }
 
