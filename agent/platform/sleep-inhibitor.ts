@@ -47,8 +47,9 @@ export interface SleepInhibitorOptions {
 
 /**
  * Holds an inhibitor while transfers are active. `poke()` (on every download state change)
- * takes it when a transfer is active and still is `takeAfterMs` later; while it is held, a check each second lets it
- * go once nothing was active for `releaseAfterMs`, so no state change can be missed. Where
+ * takes it when a transfer is active and still is `takeAfterMs` later; while it is held, a
+ * check each second lets it go once nothing was active for `releaseAfterMs`, so no state
+ * change can be missed. Where
  * the inhibitor cannot run (no systemd-inhibit, no logind, a container) it says so once in
  * the log and the agent goes on without it.
  */

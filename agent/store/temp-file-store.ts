@@ -129,7 +129,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #badCopies = 0;
   /** Reads of a complete file that wait for its verdict. */
   #heldReads: Array<(ok: boolean) => void> = [];
-  /** How far fast reads of a downloading file may go: past the furthest read JavaScript saw (FAST_READ_LEAD). */
+  /** How far fast reads of a downloading file may go: a little past the furthest read JavaScript saw. */
   #fastReadFrontier = 0;
 
   private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
@@ -520,9 +520,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    * are being dropped or the file closes:
    *  - a whole file: all of it, once checked against its digest (until then, reads wait for
    *    the verdict in JavaScript);
-   *  - a file still downloading: its present prefix, but only up to FAST_READ_LEAD past the
-   *    furthest read JavaScript saw, so a sequential reader still shows itself every few MiB
-   *    and its read-ahead keeps the download ahead of it.
+   *  - a file still downloading: its present prefix, but only up to #fastReadFrontier (half
+   *    a read-ahead window, at most FAST_READ_LEAD, past the furthest read JavaScript saw),
+   *    so a sequential reader still shows itself and its read-ahead keeps the download ahead.
    */
   #updateFastReads (): void {
     if (this.#discarding !== null || this.#closing !== null) return;
