@@ -68,8 +68,11 @@ declare module 'fuse-native' {
     mount (cb: (err: Error | null) => void): void;
     unmount (cb: (err: Error | null) => void): void;
     static unmount (mnt: string, cb: (err: Error | null) => void): void;
-    /** A copy of the tree the FUSE threads answer getattr and readdir from (agent/fs/metadata-snapshot.ts), or null. */
-    setMetadata (snapshot: Buffer | null): void;
+    /**
+     * A copy of the tree the FUSE threads answer getattr and readdir from (agent/fs/metadata-snapshot.ts),
+     * or null. False when the copy could not be built: then the handlers answer.
+     */
+    setMetadata (snapshot: Buffer | null): boolean;
     /** How many getattr and readdir answers the FUSE threads gave from that copy. */
     metadataAnswers (): number;
     static readonly EIO: number;

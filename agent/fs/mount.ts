@@ -25,6 +25,7 @@ export class FuseMount {
   readonly #ops: FuseOps;
   readonly #opts: MountOptions;
   #fuse: Fuse | null = null;
+  #metadataRefused = false;
 
   constructor (mountPoint: string, ops: FuseOps, opts: MountOptions) {
     this.mountPoint = mountPoint;
@@ -35,7 +36,11 @@ export class FuseMount {
   get mounted (): boolean { return this.#fuse !== null; }
 
   /** Hands the FUSE threads a copy of the tree to answer getattr and readdir from (null: ask JavaScript). */
-  setMetadata (snapshot: Buffer | null): void { this.#fuse?.setMetadata(snapshot); }
+  setMetadata (snapshot: Buffer | null): void {
+    if (this.#fuse?.setMetadata(snapshot) !== false || this.#metadataRefused) return;
+    this.#metadataRefused = true; // said once: the handlers answer, only more slowly under load
+    this.#opts.log.warn('the FUSE threads could not take the copy of the file tree; listings are answered by the agent itself');
+  }
 
   /** getattr and readdir answers the FUSE threads gave without JavaScript. */
   get metadataAnswers (): number { return this.#fuse?.metadataAnswers() ?? 0; }
