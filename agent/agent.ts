@@ -383,7 +383,7 @@ export class Agent implements FsBackend, ControlTarget {
     return {
       dispatcher: this.#dispatcher,
       log: this.log,
-      filesOf: folder => [...this.catalogue.entries()].filter(e => e.folder === folder),
+      filesOf: folder => this.#filesOf(folder),
       get: name => this.catalogue.get(name),
       addProbed: (name, url, headers, origin, folder) => {
         const entry = newEntry({ name, url, headers, urlCommand: null, endpoints: new UrlSource(url, headers), folder, origin });
@@ -402,6 +402,11 @@ export class Agent implements FsBackend, ControlTarget {
       keep: entry => { this.#removeWhenClosed.delete(entry.id); },
       adoptNewVersion: (entry, now) => this.#adoptNewVersion(entry, now),
     };
+  }
+
+  /** The files that came from a folder (fsctl add --recursive). */
+  #filesOf (folder: string): FileEntry[] {
+    return [...this.catalogue.entries()].filter(e => e.folder === folder);
   }
 
   /** Where a file's connections get their URL: a fixed URL, or a url-command that mints one each time it is needed. */
@@ -530,7 +535,7 @@ export class Agent implements FsBackend, ControlTarget {
   /** Forgets a folder and removes its files (programs reading them get EIO from now on). */
   async removeFolder (folder: string): Promise<{ removed: string; files: number }> {
     this.#folders.forget(folder);
-    const files = [...this.catalogue.entries()].filter(e => e.folder === folder);
+    const files = this.#filesOf(folder);
     for (const entry of files) await this.removeFile(entry.name);
     return { removed: folder, files: files.length };
   }

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import { Methods, type AddFileResult, type FolderResult } from '../agent/control/protocol';
+import { eachLimited } from '../agent/each-limited';
 import { AgentError, type AgentClient } from './client';
 
 /** Adds sent at once by --from-file; each waits on its own probe of the origin. */
@@ -67,21 +68,16 @@ export async function addFromList (
   const text = source === '-' ? await readStdin() : await fs.readFile(source, 'utf8');
   const { entries, bad } = parseList(text);
   const result: FromFileResult = { added: [], already: [], failed: bad.map(b => ({ line: b.line, url: '', error: b.error })) };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < entries.length) {
-      const e = entries[next++];
-      try {
-        const params = { url: e.url, ...(e.name !== undefined ? { name: e.name } : {}), ...(headers !== undefined ? { headers } : {}) };
-        const res = await client.call<AddFileResult>(Methods.addFile, params);
-        (res.added ? result.added : result.already).push(res.file.name);
-      } catch (err) {
-        if (!(err instanceof AgentError)) throw err;
-        result.failed.push({ line: e.line, url: e.url, error: err.message });
-      }
+  await eachLimited(entries, FROM_FILE_CONCURRENCY, async e => {
+    try {
+      const params = { url: e.url, ...(e.name !== undefined ? { name: e.name } : {}), ...(headers !== undefined ? { headers } : {}) };
+      const res = await client.call<AddFileResult>(Methods.addFile, params);
+      (res.added ? result.added : result.already).push(res.file.name);
+    } catch (err) {
+      if (!(err instanceof AgentError)) throw err;
+      result.failed.push({ line: e.line, url: e.url, error: err.message });
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(FROM_FILE_CONCURRENCY, entries.length) }, worker));
+  });
   result.failed.sort((a, b) => a.line - b.line);
   return result;
 }

@@ -229,9 +229,19 @@ async function addFolder (
     ...(depth !== undefined ? { depth } : {}),
     ...(refreshEveryMs !== undefined ? { refreshEveryMs } : {}),
   });
+  printFolderResult(res, json);
+}
+
+/** What adding or reading a folder did: as JSON, or in words with exit status 1 if any file failed. */
+function printFolderResult (res: FolderResult, json: boolean): void {
   if (json) return printJson(res);
   process.stdout.write(folderReport(res));
   if (res.failed.length > 0) process.exitCode = EXIT.refused;
+}
+
+/** A folder as the agent names it: "shows/" and "shows" are the same. */
+function folderName (arg: string): string {
+  return arg.replace(/\/+$/, '');
 }
 
 async function addList (
@@ -257,10 +267,7 @@ program.command('refresh')
   .description('read a folder\'s index again: new files appear, files gone leave (once closed), changed ones are fetched anew')
   .argument('<folder>', 'a folder added with --recursive')
   .action((folder: string) => withAgent(async (client, json) => {
-    const res = await client.call<FolderResult>(Methods.refreshFolder, { folder: folder.replace(/\/+$/, '') });
-    if (json) return printJson(res);
-    process.stdout.write(folderReport(res));
-    if (res.failed.length > 0) process.exitCode = EXIT.refused;
+    printFolderResult(await client.call<FolderResult>(Methods.refreshFolder, { folder: folderName(folder) }), json);
   }));
 
 program.command('folders')
@@ -307,7 +314,7 @@ program.command('rm')
   .argument('<file>', 'name in the mount, or a path inside the mount')
   .action((file: string) => withAgent(async (client, json) => {
     const folders = await client.call<FolderSummary[]>(Methods.listFolders);
-    const folder = folders.find(f => f.name === file.replace(/\/+$/, ''));
+    const folder = folders.find(f => f.name === folderName(file));
     if (folder !== undefined) {
       const gone = await client.call<{ removed: string; files: number }>(Methods.removeFolder, { folder: folder.name });
       if (json) return printJson(gone);
@@ -330,7 +337,7 @@ program.command('status')
       return;
     }
     const [all, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
-    const under = folder?.replace(/\/+$/, '');
+    const under = folder === undefined ? undefined : folderName(folder);
     const files = under === undefined ? all : all.filter(f => f.name.startsWith(`${under}/`));
     if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);

@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import type { FileEntry } from '../catalogue/catalogue';
 import { validateName } from '../catalogue/names';
 import type { FolderAddParams, FolderResult, FolderSummary } from '../control/protocol';
+import { eachLimited } from '../each-limited';
 import { FsError, toFsError } from '../errors';
 import { displayUrl, sameVersion, type OriginInfo, type RequestHeaders } from '../origin/origin-info';
 import { probeOrigin } from '../origin/probe';
@@ -247,13 +248,4 @@ function defaultFolderName (url: string): string {
   const last = segments.at(-1);
   if (last === undefined) throw new FsError('EINVAL', `${displayUrl(url)} is a site's root; give the folder a name with --name`);
   try { return decodeURIComponent(last); } catch { return last; }
-}
-
-/** Runs `fn` over `items`, at most `limit` at once. */
-async function eachLimited<T> (items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -4,10 +4,10 @@ import { dropBody, failureDetail, headerValue, sendRequest, type OriginResponse 
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
 import { digestFromHeaders } from '../verify/digest';
 import type { Endpoint, FileSource } from './file-source';
+import { OriginRefusedError, refusalError } from './url-expiry';
 
 /** S3 states an object's checksum only when asked; other origins ignore the header. */
 const ASK_FOR_CHECKSUMS = { 'x-amz-checksum-mode': 'ENABLED' };
-import { OriginRefusedError, refusalError } from './url-expiry';
 
 /**
  * Probes a file through its source; when the credentials are refused and the source can

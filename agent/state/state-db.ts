@@ -218,7 +218,7 @@ export class StateDb {
       etag: f.origin.etag,
       last_modified: f.origin.lastModified,
       accept_ranges: f.origin.acceptRanges ? 1 : 0,
-      digest: f.origin.digest === null ? null : JSON.stringify(f.origin.digest),
+      digest: digestColumn(f.origin.digest),
       added_at: f.addedAt,
       last_access_at: f.lastAccessAt,
       mtime_ms: f.mtimeMs,
@@ -246,7 +246,7 @@ export class StateDb {
         etag: origin.etag,
         last_modified: origin.lastModified,
         accept_ranges: origin.acceptRanges ? 1 : 0,
-        digest: origin.digest === null ? null : JSON.stringify(origin.digest),
+        digest: digestColumn(origin.digest),
         mtime_ms: mtimeMs,
       });
       this.#stmts.deleteRanges.run(id);
@@ -313,6 +313,11 @@ function migrate (db: Db): void {
       db.pragma(`user_version = ${v + 1}`);
     })();
   }
+}
+
+/** A digest as the files table holds it: JSON, or NULL. */
+function digestColumn (digest: Digest | null): string | null {
+  return digest === null ? null : JSON.stringify(digest);
 }
 
 function prepare (db: Db): Record<string, Statement> {

@@ -448,8 +448,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #startHashing (): HashJob {
     this.#hashJob?.cancel();
     const job = this.#opts.hasher.start(this.#path, this.source.origin.digest!.algorithm);
-    const prefix = this.#present.firstMissing(0, this.size);
-    const prefixEnd = prefix < 0 ? this.size : prefix;
+    const prefixEnd = this.#prefixEnd();
     if (prefixEnd > 0) job.advance(prefixEnd);
     this.#hashJob = job;
     return job;
@@ -526,11 +525,17 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    */
   #updateFastReads (): void {
     if (this.#discarding !== null || this.#closing !== null) return;
-    const missing = this.#present.firstMissing(0, this.size);
+    const prefixEnd = this.#prefixEnd();
     let end: number;
-    if (missing < 0) end = this.#checked && this.size > 0 ? FastReadGate.WHOLE : 0;
-    else end = Math.min(missing, this.#fastReadFrontier);
+    if (prefixEnd === this.size) end = this.#checked && this.size > 0 ? FastReadGate.WHOLE : 0;
+    else end = Math.min(prefixEnd, this.#fastReadFrontier);
     if (end !== this.fastReads.end) this.fastReads.open(end);
+  }
+
+  /** Where the bytes present from byte 0 on end (the size, for a whole file). */
+  #prefixEnd (): number {
+    const missing = this.#present.firstMissing(0, this.size);
+    return missing < 0 ? this.size : missing;
   }
 
   /** A read of a complete file that is being verified: answered from disk if it matches, EIO if not. */

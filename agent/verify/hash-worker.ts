@@ -36,12 +36,17 @@ interface Job { fd: number; hash: Running; pos: number; error: string | null }
 const jobs = new Map<number, Job>();
 const buffer = Buffer.alloc(CHUNK_BYTES);
 
+/** Hashes the job's file on to `upTo`; a failure is kept in `job.error`, for its `finish` to report. */
 function advance (job: Job, upTo: number): void {
-  while (job.error === null && job.pos < upTo) {
-    const n = fs.readSync(job.fd, buffer, 0, Math.min(CHUNK_BYTES, upTo - job.pos), job.pos);
-    if (n === 0) { job.error = `the temp file ended at ${job.pos} bytes`; break; }
-    job.hash.update(buffer.subarray(0, n));
-    job.pos += n;
+  try {
+    while (job.error === null && job.pos < upTo) {
+      const n = fs.readSync(job.fd, buffer, 0, Math.min(CHUNK_BYTES, upTo - job.pos), job.pos);
+      if (n === 0) { job.error = `the temp file ended at ${job.pos} bytes`; break; }
+      job.hash.update(buffer.subarray(0, n));
+      job.pos += n;
+    }
+  } catch (err) {
+    job.error = (err as Error).message;
   }
 }
 
@@ -59,13 +64,11 @@ parentPort?.on('message', (msg: HashRequest) => {
       jobs.set(msg.job, { fd: fs.openSync(msg.path, 'r'), hash: running(msg.algorithm), pos: 0, error: null });
     } else if (msg.op === 'advance') {
       const job = jobs.get(msg.job);
-      if (job !== undefined) {
-        try { advance(job, msg.upTo); } catch (err) { job.error = (err as Error).message; }
-      }
+      if (job !== undefined) advance(job, msg.upTo);
     } else if (msg.op === 'finish') {
       const job = jobs.get(msg.job);
       if (job === undefined) return reply({ job: msg.job, hex: null, error: 'no such hash job' });
-      try { advance(job, msg.size); } catch (err) { job.error = (err as Error).message; }
+      advance(job, msg.size);
       reply(job.error === null ? { job: msg.job, hex: job.hash.hex(), error: null } : { job: msg.job, hex: null, error: job.error });
       close(msg.job);
     } else {
