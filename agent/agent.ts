@@ -244,17 +244,21 @@ export class Agent implements FsBackend, ControlTarget {
   }
 
   /**
-   * The origin serves another version: drops the old one's bytes, then records the new one
-   * (catalogue, database, a `changed` event). The entry as it now is, or null when it left
-   * the mount meanwhile.
+   * The origin serves another version: the mount shows it at once (catalogue), the old one's
+   * bytes are dropped, and only then does the database record the new version (so it never
+   * names the new version beside the old one's ranges), with a `changed` event. An open
+   * meanwhile waits for the drop (StorePool.ensure) and gets the new version's store. The
+   * entry as it now is, or null when it is not in the mount.
    */
   async #adoptNewVersion (entry: FileEntry, now: OriginInfo): Promise<FileEntry | null> {
-    await this.#pool.drop(entry.id, 'the file changed at the origin');
     const current = this.catalogue.get(entry.name);
     if (current === undefined || current.id !== entry.id) return null;
     const updated = { ...current, origin: now, mtimeMs: mtimeOf(now, Date.now()) };
     this.catalogue.replace(updated);
-    this.#db.replaceOrigin(entry.id, now, updated.mtimeMs);
+    await this.#pool.drop(entry.id, 'the file changed at the origin');
+    const latest = this.catalogue.get(entry.name);
+    if (latest === undefined || latest.id !== entry.id) return null; // removed meanwhile: its row went with it
+    this.#db.replaceOrigin(entry.id, latest.origin, latest.mtimeMs);
     const { size, etag, lastModified } = now;
     this.#events.publish({ type: 'changed', file: entry.name, size, etag, lastModified, at: Date.now() });
     return updated;
@@ -265,9 +269,18 @@ export class Agent implements FsBackend, ControlTarget {
   async openStore (entry: FileEntry): Promise<TempFileStore> {
     if (this.#stopping !== null) throw new FsError('ESHUTDOWN', 'agent is stopping');
     await this.#revalidating.get(entry.id);
-    const current = this.catalogue.get(entry.name);
-    if (current === undefined || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
-    return this.#pool.acquire(current);
+    for (let attempt = 1; ; attempt++) {
+      const current = this.catalogue.get(entry.name);
+      if (current === undefined || current.id !== entry.id) throw new FsError('ENOENT', `${entry.name} is no longer in the mount`);
+      const store = await this.#pool.acquire(current);
+      // The world after the await: a new version adopted (or the file removed) meanwhile
+      // leaves this open holding the old version's store, which is being closed.
+      const now = this.catalogue.get(entry.name);
+      if (now?.id === entry.id && sameVersion(now.origin, store.source.origin)) return store;
+      this.#pool.release(store);
+      if (now?.id !== entry.id) void this.#pool.drop(entry.id, `${entry.name} was removed from the mount`);
+      if (attempt === 3) throw new FsError('EIO', `${entry.name} changed at the origin while it was being opened`);
+    }
   }
 
   contentEpoch (id: string): number {

@@ -45,6 +45,8 @@ export class StorePool {
   readonly #opts: PoolOptions;
   readonly #stores = new Map<string, TempFileStore>();
   readonly #creating = new Map<string, Promise<TempFileStore>>();
+  /** Drops in flight: no store of that file is created until its old one is closed and its temp file gone. */
+  readonly #dropping = new Map<string, Promise<void>>();
   readonly #resting = new Map<string, Resting>();
   /** Each known file's size, for the quota where files do not stay sparse. */
   readonly #sizes = new Map<string, number>();
@@ -130,8 +132,14 @@ export class StorePool {
   stores (): IterableIterator<TempFileStore> { return this.#stores.values(); }
   isPinned (id: string): boolean { return this.#pinned.has(id); }
 
-  /** The store of a file, created if needed, without opening a handle (background resume). */
+  /**
+   * The store of a file, created if needed, without opening a handle (background resume).
+   * While the file is being dropped it waits for the drop to end: a store created meanwhile
+   * would open the temp file the drop is about to delete.
+   */
   ensure (entry: FileEntry): Promise<TempFileStore> {
+    const dropping = this.#dropping.get(entry.id);
+    if (dropping !== undefined) return dropping.then(() => this.ensure(entry));
     const existing = this.#stores.get(entry.id);
     if (existing !== undefined) return Promise.resolve(existing);
     let pending = this.#creating.get(entry.id);
@@ -176,7 +184,16 @@ export class StorePool {
    * Forgets a file entirely (removed, or replaced by a new version at the origin): open
    * handles get EIO from now on, and its temp file and ranges are deleted.
    */
-  async drop (id: string, reason: string): Promise<void> {
+  drop (id: string, reason: string): Promise<void> {
+    let dropping = this.#dropping.get(id);
+    if (dropping === undefined) {
+      dropping = this.#drop(id, reason).finally(() => this.#dropping.delete(id));
+      this.#dropping.set(id, dropping);
+    }
+    return dropping;
+  }
+
+  async #drop (id: string, reason: string): Promise<void> {
     const store = this.#stores.get(id) ?? await this.#creating.get(id)?.catch(() => undefined);
     this.#stores.delete(id);
     this.#resting.delete(id);

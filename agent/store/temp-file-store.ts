@@ -8,6 +8,7 @@ import type { DownloadSlots } from './download-slots';
 import { DownloadScheduler, type DownloadKind, type ScheduledDownload } from './download-scheduler';
 import { Downloader, type DownloadTarget } from './downloader';
 import { FastReadGate } from './fast-read-gate';
+import type { FileIo } from './file-io';
 import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
 import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
@@ -58,6 +59,8 @@ export interface StoreOptions {
   hasher: ContentHasher;
   /** Told of state changes, writes, drops and retries: persistence, logs and status. */
   observer?: StoreObserver;
+  /** The temp file's system calls; Node's unless a test injects faults. */
+  fileIo?: FileIo;
 }
 
 /** What a store needs of the cache quota (agent/cache/cache-quota.ts). */
@@ -74,7 +77,7 @@ export interface StoreObserver {
   onRetry? (store: TempFileStore, err: FsError, delayMs: number, attempt: number): void;
   /** Bytes reached the temp file (not yet synced). */
   onWrite? (store: TempFileStore, bytes: number): void;
-  /** All bytes were dropped; called before the file is cut, so the database stops claiming them first. */
+  /** All bytes are being dropped; called in the turn the drop begins, before the file is cut, so the database stops claiming them first. */
   onDiscard? (store: TempFileStore): void;
   /** Last chance to commit ranges before the descriptor closes. */
   beforeClose? (store: TempFileStore): Promise<void>;
@@ -111,7 +114,11 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /** The file's last byte on disk (or the start of its first download): the stall clock of reads no download serves. */
   #lastProgressAt = performance.now();
   #closing: Promise<void> | null = null;
-  /** Bumped when all bytes are dropped, so a sync that began before cannot commit them. */
+  /**
+   * The world a step that awaits acts on. Bumped in the very turn a drop of all bytes begins
+   * (evict, a digest mismatch): a write, a sync or a hash that began before and resumes after
+   * an await finds it changed and claims, commits or judges nothing. See `write`.
+   */
   #generation = 0;
   #discarding: Promise<void> | null = null;
   /** Open FUSE handles; maintained by the pool. */
@@ -193,7 +200,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   ): Promise<TempFileStore> {
     const present = new RangeSet();
     for (const [s, e] of claimed) present.add(s, e);
-    const { file, trimmed } = await TempFile.open(path, source.name, source.origin.size, present);
+    const { file, trimmed } = await TempFile.open(path, source.name, source.origin.size, present, opts.fileIo);
     return new TempFileStore(source, file, path, opts, present, trimmed);
   }
 
@@ -321,32 +328,36 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   /**
-   * Drops every byte (eviction, or a new version at the origin): stops the downloads, lets
-   * disk I/O in flight finish, tells the observer (which un-claims the ranges in the
-   * database) and only then cuts the file.
+   * Drops every byte (eviction, a digest mismatch). In the turn it is called, the store stops
+   * claiming them: a new generation (so a write in flight claims nothing when it lands), no
+   * present range, the fast-read gate shut, the database told (it un-claims the ranges),
+   * waiting reads failed, downloads stopped and new writes refused. Only once the reads
+   * that got past the gate and the disk I/O in flight have ended is the file cut.
    */
   discard (reason = 'cached bytes dropped'): Promise<void> {
     if (this.#closing !== null) return this.#closing;
     if (this.#discarding === null) {
-      this.#discarding = this.#discard(reason).finally(() => { this.#discarding = null; });
+      this.#generation++;
+      this.#present.clear();
+      this.#fastReadFrontier = 0;
+      this.#checked = this.source.origin.digest === null; // new bytes, checked anew
+      this.#hashJob?.cancel();
+      this.#hashJob = null;
+      const gateShut = this.fastReads.close();
+      this.#opts.observer?.onDiscard?.(this);
+      this.#waiters.rejectAll(new FsError('EIO', reason));
+      this.#releaseHeld(false);
+      this.#discarding = this.#discard(gateShut).finally(() => { this.#discarding = null; });
       this.#scheduler.reset(this.#discarding);
     }
     return this.#discarding;
   }
 
-  async #discard (reason: string): Promise<void> {
-    this.#waiters.rejectAll(new FsError('EIO', reason));
-    this.#releaseHeld(false);
-    await this.fastReads.close(); // before a byte goes: no read past JavaScript may see it go
+  async #discard (gateShut: Promise<void>): Promise<void> {
+    await gateShut; // no read past JavaScript may see a byte go
     await this.#file.idle();
-    this.#generation++;
-    this.#present.clear();
-    this.#fastReadFrontier = 0;
-    this.#opts.observer?.onDiscard?.(this);
     await this.#file.cut(this.size);
     this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
-    // New bytes, checked anew.
-    this.#checked = this.source.origin.digest === null;
     if (!this.#checked) this.#startHashing();
     // A cancel or a failure outlives its bytes: only resume clears it.
     if (this.#state !== 'cancelled' && this.#state !== 'error') this.#setState(this.size === 0 ? 'complete' : 'idle', null);
@@ -379,8 +390,15 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     return this.#present.nextPresent(pos, this.size);
   }
 
+  /**
+   * Writes a download's bytes and only then claims them. The claim is made only if the world
+   * the write began in still holds after its awaits: the same generation (no drop began) and
+   * the whole length landed (TempFile.write). Otherwise the download is told to stop.
+   */
   async write (chunks: Buffer[], pos: number, length: number, signal: AbortSignal): Promise<void> {
-    await this.#writeWithinQuota(chunks, pos, length, signal);
+    const generation = this.#generation;
+    if (this.#discarding !== null) throw this.#stoppedError();
+    await this.#writeWithinQuota(chunks, pos, length, signal, generation);
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
     if (merged.start === 0) {
@@ -395,22 +413,31 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#opts.observer?.onWrite?.(this, length);
   }
 
-  /** Reserves quota, then writes; a full disk waits for space like a full quota does. */
-  async #writeWithinQuota (chunks: Buffer[], pos: number, length: number, signal: AbortSignal): Promise<void> {
+  /**
+   * Reserves quota, then writes; a full disk waits for space like a full quota does. Resolves
+   * only when every byte landed in `generation`'s file; throws ECANCELED once it is not
+   * the world the write began in.
+   */
+  async #writeWithinQuota (chunks: Buffer[], pos: number, length: number, signal: AbortSignal, generation: number): Promise<void> {
     const quota = this.#opts.quota;
     // A write may begin and end inside partly filled blocks: reserve for both.
     const reserve = length + 2 * BLOCK_BYTES;
     for (;;) {
       await quota.reserve(this.id, reserve, signal);
-      if (this.#closing !== null || signal.aborted) {
+      if (this.#closing !== null || signal.aborted || generation !== this.#generation) {
         quota.unreserve(this.id);
-        throw new FsError('ECANCELED', `download of ${this.source.name} was stopped`);
+        throw this.#stoppedError();
       }
       try {
         await this.#file.write(chunks, pos);
+        if (generation !== this.#generation) { // bytes dropped while it was in flight: they are being cut
+          quota.unreserve(this.id);
+          throw this.#stoppedError();
+        }
         quota.noteWriteSucceeded();
         return;
       } catch (err) {
+        if (err instanceof FsError) throw err;
         quota.unreserve(this.id);
         if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') {
           throw new FsError('EIO', `writing the temp file of ${this.source.name}: ${(err as Error).message}`);
@@ -574,6 +601,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#state === state) return;
     this.#state = state;
     this.#opts.observer?.onStateChange?.(this, state, err);
+  }
+
+  #stoppedError (): FsError {
+    return new FsError('ECANCELED', `download of ${this.source.name} was stopped`);
   }
 
   #closedError (): FsError {

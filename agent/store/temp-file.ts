@@ -1,14 +1,7 @@
 import fs from 'node:fs';
-import { promisify } from 'node:util';
 import { FsError } from '../errors';
+import { nodeFileIo, type FileIo } from './file-io';
 import type { RangeSet } from './range-set';
-
-const openFile = promisify(fs.open);
-const fstat = promisify(fs.fstat);
-const ftruncate = promisify(fs.ftruncate);
-const fdatasync = promisify(fs.fdatasync);
-const closeFile = promisify(fs.close);
-const writev = promisify(fs.writev);
 
 /**
  * The sparse temp file of one remote file, always at the file's full size. It counts the
@@ -16,6 +9,7 @@ const writev = promisify(fs.writev);
  * that completed after the close would land in a buffer FUSE may already have reused.
  */
 export class TempFile {
+  readonly #io: FileIo;
   readonly #fd: number;
   /** The remote file's name, for error messages. */
   readonly #name: string;
@@ -23,7 +17,8 @@ export class TempFile {
   #onIdle: (() => void) | null = null;
   #closed = false;
 
-  private constructor (fd: number, name: string) {
+  private constructor (io: FileIo, fd: number, name: string) {
+    this.#io = io;
     this.#fd = fd;
     this.#name = name;
   }
@@ -33,26 +28,28 @@ export class TempFile {
    * database claims; those the file is too short to hold (it was cut or is gone) are
    * dropped from it, so no byte is served that is not there. True in `trimmed` if any were.
    */
-  static async open (path: string, name: string, size: number, present: RangeSet): Promise<{ file: TempFile; trimmed: boolean }> {
+  static async open (
+    path: string, name: string, size: number, present: RangeSet, io: FileIo = nodeFileIo
+  ): Promise<{ file: TempFile; trimmed: boolean }> {
     // Nothing claimed: no stale byte may survive (O_TRUNC), and there is nothing to check.
     // Each step is a trip through the thread pool, which a small file's first read waits on.
     const fresh = present.bytes === 0;
-    const fd = await openFile(path, fs.constants.O_RDWR | fs.constants.O_CREAT | (fresh ? fs.constants.O_TRUNC : 0), 0o600);
+    const fd = await io.open(path, fs.constants.O_RDWR | fs.constants.O_CREAT | (fresh ? fs.constants.O_TRUNC : 0), 0o600);
     let trimmed = false;
     try {
       if (!fresh) {
-        const onDisk = (await fstat(fd)).size;
+        const onDisk = await io.size(fd);
         if (onDisk < size) {
           present.truncate(onDisk);
           trimmed = true;
         }
       }
-      await ftruncate(fd, size);
+      await io.truncate(fd, size);
     } catch (err) {
-      await closeFile(fd).catch(() => {});
+      await io.close(fd).catch(() => {});
       throw err;
     }
-    return { file: new TempFile(fd, name), trimmed };
+    return { file: new TempFile(io, fd, name), trimmed };
   }
 
   get closed (): boolean { return this.#closed; }
@@ -68,7 +65,7 @@ export class TempFile {
       cb(err, n);
     };
     const step = (done: number): void => {
-      fs.read(this.#fd, buf, done, length - done, pos + done, (err, n) => {
+      this.#io.read(this.#fd, buf, done, length - done, pos + done, (err, n) => {
         if (err !== null) return finish(new FsError('EIO', `reading the temp file of ${this.#name}: ${err.message}`), 0);
         // The file always has its full size, so a short read means it was cut under us.
         if (n === 0) return finish(new FsError('EIO', `temp file of ${this.#name} is shorter than expected`), 0);
@@ -79,20 +76,37 @@ export class TempFile {
     step(0);
   }
 
-  /** Writes `chunks` at `pos`; rejects with the system's error (ENOSPC is the caller's to handle). */
+  /**
+   * Writes all of `chunks` at `pos`, or rejects: resolving means every byte is in the file.
+   * A filling disk lands fewer bytes than asked with no error; the rest is written in further
+   * calls, and the disk's ENOSPC (or a call that lands nothing) rejects with code ENOSPC,
+   * which is the caller's to handle. Bytes a rejected write did land are not the caller's to claim.
+   */
   write (chunks: Buffer[], pos: number): Promise<void> {
-    return this.#io(async () => { await writev(this.#fd, chunks, pos); });
+    return this.#track(async () => {
+      let rest = chunks;
+      let at = pos;
+      let want = byteLength(rest);
+      while (want > 0) {
+        const n = await this.#io.writev(this.#fd, rest, at);
+        if (n >= want) return;
+        if (n <= 0) throw Object.assign(new Error(`no space left writing the temp file of ${this.#name}`), { code: 'ENOSPC' });
+        rest = skipBytes(rest, n);
+        at += n;
+        want -= n;
+      }
+    });
   }
 
   sync (): Promise<void> {
-    return this.#io(() => fdatasync(this.#fd));
+    return this.#track(() => this.#io.datasync(this.#fd));
   }
 
   /** Drops every byte: the file stays at its full size, all of it a hole. */
   cut (size: number): Promise<void> {
-    return this.#io(async () => {
-      await ftruncate(this.#fd, 0);
-      await ftruncate(this.#fd, size);
+    return this.#track(async () => {
+      await this.#io.truncate(this.#fd, 0);
+      await this.#io.truncate(this.#fd, size);
     });
   }
 
@@ -109,10 +123,10 @@ export class TempFile {
   async close (): Promise<void> {
     await this.idle();
     this.#closed = true;
-    await closeFile(this.#fd);
+    await this.#io.close(this.#fd);
   }
 
-  async #io (op: () => Promise<void>): Promise<void> {
+  async #track (op: () => Promise<void>): Promise<void> {
     this.#inFlight++;
     try {
       await op();
@@ -127,4 +141,17 @@ export class TempFile {
       this.#onIdle = null;
     }
   }
+}
+
+function byteLength (chunks: Buffer[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  return n;
+}
+
+/** `chunks` less their first `n` bytes (views, no copy). */
+function skipBytes (chunks: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (n >= chunks[i].length) n -= chunks[i++].length;
+  return [chunks[i].subarray(n), ...chunks.slice(i + 1)];
 }
