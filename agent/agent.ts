@@ -120,6 +120,7 @@ export class Agent implements FsBackend, ControlTarget {
         maxDownloadsPerFile: config.maxConnectionsPerFile,
         fillMaxBytes: config.fillFilesUpTo,
         hasher: this.#hasher,
+        retireFastReads: state => this.#mount.retireFastReads(state),
       },
       db,
       committer: this.#committer,

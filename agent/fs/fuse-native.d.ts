@@ -75,6 +75,8 @@ declare module 'fuse-native' {
     setMetadata (snapshot: Buffer | null): boolean;
     /** How many getattr and readdir answers the FUSE threads gave from that copy. */
     metadataAnswers (): number;
+    /** A store closed, its fast-read gate shut and drained: the binding closes its descriptor of the temp file now. */
+    retireFastReads (state: Buffer): void;
     static readonly EIO: number;
   }
   export default Fuse;

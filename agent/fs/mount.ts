@@ -42,6 +42,14 @@ export class FuseMount {
     this.#opts.log.warn('the FUSE threads could not take the copy of the file tree; listings are answered by the agent itself');
   }
 
+  /**
+   * A store closed (its gate shut, no fast read in flight): the binding's descriptor of its
+   * temp file closes now, so a dropped file's blocks are freed while programs still hold it open.
+   */
+  retireFastReads (state: Buffer): void {
+    this.#fuse?.retireFastReads(state);
+  }
+
   /** getattr and readdir answers the FUSE threads gave without JavaScript. */
   get metadataAnswers (): number { return this.#fuse?.metadataAnswers() ?? 0; }
 

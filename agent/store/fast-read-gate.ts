@@ -1,17 +1,18 @@
 /**
- * The switch for reads the FUSE thread answers itself (patches/fuse-native: fast_read): while
+ * The switch for reads the FUSE thread answers itself (native/fast-reads.c): while
  * it is open, a read of this file that ends at or before `end` never enters JavaScript; it is
  * a pread of the temp file. `end` only ever covers bytes on disk; the gate is closed, with
  * reads already past it drained, before any byte is dropped or the file closed.
  *
  * Shared with the binding, byte for byte: int32 enabled, int32 inFlight, int64 reads,
- * int64 bytes, int64 end. The buffer's memory never moves, and the binding holds a reference
- * to it while a handle that was given it is open.
+ * int64 bytes, int64 end, then the binding's own fields (its descriptor of the temp file,
+ * shared by the file's handles; their count; retired). The buffer's memory never moves, and
+ * the binding holds a reference to it while a handle that was given it is open.
  */
 export class FastReadGate {
   /** An `end` past any file: reads that run past the end of a whole file are short reads. */
   static readonly WHOLE = 2 ** 62;
-  readonly state = Buffer.alloc(32);
+  readonly state = Buffer.alloc(48);
   readonly #flags = new Int32Array(this.state.buffer, this.state.byteOffset, 2);
   readonly #counts = new BigInt64Array(this.state.buffer, this.state.byteOffset + 8, 3);
 

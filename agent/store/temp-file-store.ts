@@ -61,6 +61,8 @@ export interface StoreOptions {
   observer?: StoreObserver;
   /** The temp file's system calls; Node's unless a test injects faults. */
   fileIo?: FileIo;
+  /** The store closed: the FUSE binding lets go of its descriptor of the temp file (FuseMount.retireFastReads). */
+  retireFastReads?: (state: Buffer) => void;
 }
 
 /** What a store needs of the cache quota (agent/cache/cache-quota.ts). */
@@ -321,6 +323,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#hashJob?.cancel();
     this.#hashJob = null;
     await this.fastReads.close();
+    this.#opts.retireFastReads?.(this.fastReads.state);
     await this.#file.idle();
     await this.#discarding;
     await this.#opts.observer?.beforeClose?.(this);
