@@ -26,7 +26,11 @@ async function holdHandles (file: string, n: number): Promise<{ release: () => P
   const script = `
     const fs = require('node:fs');
     const fds = [];
-    for (let i = 0; i < ${n}; i++) { const fd = fs.openSync(process.argv[1], 'r'); fs.readSync(fd, Buffer.alloc(1), 0, 1, i); fds.push(fd); }
+    for (let i = 0; i < ${n}; i++) {
+      const fd = fs.openSync(process.argv[1], 'r');
+      fs.readSync(fd, Buffer.alloc(1), 0, 1, i);
+      fds.push(fd);
+    }
     process.stdout.write('ready\\n');
     process.stdin.on('end', () => { for (const fd of fds) fs.closeSync(fd); });
     process.stdin.resume();`;
