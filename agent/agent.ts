@@ -42,6 +42,9 @@ const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
 /** ...and at most this share of the cache disk's free space when the agent first starts. */
 const DEFAULT_CACHE_FREE_SHARE = 0.5;
 
+/** An open unanswered this long before fuse-native's own timeout fails with ETIMEDOUT, answered by us (fuse-ops). */
+const OPEN_DEADLINE_MARGIN_MS = 5000;
+
 /** What the agent learns of its disk and machine at start. */
 interface DiskFacts {
   /** The cache quota. */
@@ -134,7 +137,8 @@ export class Agent implements FsBackend, ControlTarget {
     const transferring = (): boolean => [...this.#pool.stores()].some(s => s.state === 'downloading' || s.state === 'stalled');
     const inhibitor = new SleepInhibitor({ command: inhibitorCommand(process.platform, process.pid), log, isActive: transferring });
     this.#inhibitor = config.inhibitSleep ? inhibitor : null;
-    this.#mount = new FuseMount(config.mount, createFuseOps(this), { plan, platform: process.platform, log });
+    const openDeadlineMs = plan.fuseTimeouts.default - OPEN_DEADLINE_MARGIN_MS;
+    this.#mount = new FuseMount(config.mount, createFuseOps(this, { openDeadlineMs }), { plan, platform: process.platform, log });
     this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
     this.catalogue.onChange(() => this.#metadata.changed());
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);

@@ -13,6 +13,8 @@ const MAX_DEPTH = 32;
  */
 export function validateName (name: unknown): string {
   if (typeof name !== 'string' || name.length === 0) throw new FsError('EINVAL', 'name must be a non-empty string');
+  // A lone surrogate has no UTF-8 form: it would reach the kernel as U+FFFD, and two such names as one.
+  if (/[\uD800-\uDFFF]/u.test(name)) throw new FsError('EINVAL', 'name is not valid Unicode (it has a lone surrogate)');
   if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG', `name is longer than ${MAX_NAME_BYTES} bytes`);
   const segments = name.split('/');
   if (segments.length > MAX_DEPTH) throw new FsError('EINVAL', `name nests deeper than ${MAX_DEPTH} folders`);

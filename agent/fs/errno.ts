@@ -13,6 +13,7 @@ export const EROFS = fuseErrno('EROFS');
 export const EISDIR = fuseErrno('EISDIR');
 export const ENOTDIR = fuseErrno('ENOTDIR');
 export const EBADF = fuseErrno('EBADF');
+export const ETIMEDOUT = fuseErrno('ETIMEDOUT');
 
 /**
  * What every failed read surfaces as, whatever the cause: a timeout, a cancel and an origin

@@ -3,8 +3,9 @@ import type { FuseOps } from 'fuse-native';
 import type { Catalogue, FileEntry } from '../catalogue/catalogue';
 import type { TempFileStore } from '../store/temp-file-store';
 import { BLOCK_BYTES } from '../store/range-set';
-import { EBADF, EISDIR, ENOENT, ENOTDIR, EROFS, errnoOf, READ_FAILED } from './errno';
+import { EBADF, EISDIR, ENOENT, ENOTDIR, EROFS, errnoOf, ETIMEDOUT, READ_FAILED } from './errno';
 import { ReadAhead } from './read-ahead';
+import { isDetached, ReadBuffers } from './read-buffers';
 import type { ServedCounter } from './served-counter';
 
 /** An open file: the store it reads, and how it reads (for read-ahead). */
@@ -28,6 +29,15 @@ export interface FsBackend {
   readonly startedAtMs: number;
 }
 
+export interface FuseOpsOptions {
+  /**
+   * An open not answered by then fails with ETIMEDOUT, answered by us before fuse-native's own
+   * timeout does: a store that arrives later is given back, so no handle is left that no
+   * release will ever close.
+   */
+  openDeadlineMs: number;
+}
+
 /**
  * What the kernel may have cached of a name: its entry (a name removed and added again gets
  * a new id) in the version the origin then served.
@@ -46,7 +56,7 @@ const WRITE_FLAGS = constants.O_WRONLY | constants.O_RDWR | constants.O_TRUNC | 
  * the in-memory catalogue and never waits on a download; read goes to the file's store,
  * which may wait for bytes but always answers within its deadlines.
  */
-export function createFuseOps (backend: FsBackend): FuseOps {
+export function createFuseOps (backend: FsBackend, opts: FuseOpsOptions): FuseOps {
   const { catalogue } = backend;
   const uid = process.getuid?.() ?? 0;
   const gid = process.getgid?.() ?? 0;
@@ -61,6 +71,7 @@ export function createFuseOps (backend: FsBackend): FuseOps {
    */
   const openedVersion = new Map<string, string>();
   const { served } = backend;
+  const buffers = new ReadBuffers();
 
   const readOnly = (...args: unknown[]): void => (args[args.length - 1] as (err: number) => void)(EROFS);
 
@@ -123,7 +134,15 @@ export function createFuseOps (backend: FsBackend): FuseOps {
       const found = catalogue.lookup(path);
       if (found === null) return cb(ENOENT);
       if (found.kind === 'dir') return cb(EISDIR);
+      let answered = false;
+      const deadline = setTimeout(() => {
+        answered = true;
+        cb(ETIMEDOUT);
+      }, opts.openDeadlineMs);
       backend.openStore(found.entry).then(store => {
+        if (answered) return backend.releaseStore(store); // the kernel was told the open failed
+        answered = true;
+        clearTimeout(deadline);
         const fh = nextHandle++;
         handles.set(fh, { store, readAhead: new ReadAhead() });
         served.opened(store.fastReads);
@@ -133,13 +152,21 @@ export function createFuseOps (backend: FsBackend): FuseOps {
         const before = openedVersion.get(name);
         openedVersion.set(name, version);
         cb(0, fh, before === undefined || before === version, store.fastReadHandle() ?? undefined);
-      }, err => cb(errnoOf(err)));
+      }, err => {
+        if (answered) return;
+        answered = true;
+        clearTimeout(deadline);
+        cb(errnoOf(err));
+      });
     },
 
     read (_path, fh, buf, len, pos, cb, pid) {
       const handle = handles.get(fh);
       if (handle === undefined) return cb(EBADF);
-      handle.store.read(buf, len, pos, (err, bytes) => {
+      const own = buffers.take(len);
+      handle.store.read(own, len, pos, (err, bytes) => {
+        if (err === null && !isDetached(buf)) own.copy(buf, 0, 0, bytes);
+        buffers.give(own);
         if (err !== null) return cb(READ_FAILED);
         served.countRead(bytes);
         cb(bytes);

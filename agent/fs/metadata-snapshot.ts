@@ -37,6 +37,8 @@ export class MetadataPublisher {
   readonly #publish: (snapshot: Buffer | null) => void;
   readonly #encode: () => Buffer;
   #pending: NodeJS.Immediate | null = null;
+  /** After close (shutdown), a change only drops the copy: none is handed over again. */
+  #closed = false;
 
   constructor (publish: (snapshot: Buffer | null) => void, encode: () => Buffer) {
     this.#publish = publish;
@@ -45,6 +47,7 @@ export class MetadataPublisher {
 
   changed (): void {
     this.#publish(null);
+    if (this.#closed) return;
     this.#pending ??= setImmediate(() => {
       this.#pending = null;
       this.#publish(this.#encode());
@@ -52,6 +55,7 @@ export class MetadataPublisher {
   }
 
   close (): void {
+    this.#closed = true;
     if (this.#pending !== null) clearImmediate(this.#pending);
     this.#pending = null;
   }

@@ -30,6 +30,11 @@ const FUSE_OP_TIMEOUT_MS = 30_000;
  * own answer, which is above the agent's read deadline; that caps how long a read may wait.
  */
 const MAC_DAEMON_TIMEOUT_MAX_S = 600;
+/**
+ * fuse-native copies the whole option string ("-o…") into 1,024 bytes with strncpy: a longer
+ * one would be cut silently, so it is refused instead.
+ */
+const MAX_OPTION_STRING_BYTES = 1023;
 const MAC_DAEMON_TIMEOUT_MARGIN_MS = 30_000;
 export const MAC_READ_MAX_WAIT_CAP_MS = MAC_DAEMON_TIMEOUT_MAX_S * 1000 - MAC_DAEMON_TIMEOUT_MARGIN_MS - FUSE_TIMEOUT_MARGIN_MS;
 
@@ -62,7 +67,25 @@ export function mountSettingsProblem (platform: NodeJS.Platform, input: MountPla
     return `macFUSE's FSKit backend mounts only in /Volumes, not at ${input.mountPoint}: ` +
       'choose --mount /Volumes/<name>, or --mac-backend kext';
   }
+  const bytes = Buffer.byteLength(optionString(mountPlan(platform, input).options));
+  if (bytes > MAX_OPTION_STRING_BYTES) {
+    return `the mount options would be ${bytes} bytes, over the ${MAX_OPTION_STRING_BYTES} the FUSE binding takes ` +
+      '(the mount folder\'s name is part of them on macOS): choose a shorter --mount';
+  }
   return null;
+}
+
+/** The -o argument libfuse gets, as fuse-native builds it from the options. */
+function optionString (options: string[]): string {
+  return '-o' + options.join(',');
+}
+
+/**
+ * A value inside a -o option: libfuse splits the option string at commas, and takes a
+ * backslash as "the next character as it is" (fuse_opt.c), so both are escaped with one.
+ */
+function escapeOptionValue (value: string): string {
+  return value.replace(/[\\,]/g, c => `\\${c}`);
 }
 
 /** Everything the mount needs that differs between Linux (libfuse 2.9) and macOS (macFUSE 4/5). */
@@ -75,7 +98,7 @@ export function mountPlan (platform: NodeJS.Platform, input: MountPlanInput): Mo
       options: [
         'ro',
         'fsname=fusestream',
-        `volname=${path.basename(input.mountPoint)}`,
+        `volname=${escapeOptionValue(path.basename(input.mountPoint))}`,
         // No ._ files or .DS_Store writes attempted, no Finder/Spotlight xattr probes per file.
         'noappledouble',
         'noapplexattr',

@@ -10,7 +10,8 @@ import { ConfigError, describeConfig, resolveConfig } from '../../agent/config';
 import { keepsFilesSparse } from '../../agent/cache/sparse-check';
 import { forceUnmountCommand, prepareMountPoint } from '../../agent/fs/mount';
 import { defaultPaths } from '../../agent/paths';
-import { MAC_READ_MAX_WAIT_CAP_MS, mountPlan } from '../../agent/platform/mount-options';
+import { MAC_READ_MAX_WAIT_CAP_MS, mountPlan, mountSettingsProblem } from '../../agent/platform/mount-options';
+import { validateName } from '../../agent/catalogue/names';
 import { checkPrerequisites, MACFUSE_BUNDLE, MACFUSE_LIBRARY, type MachineProbe } from '../../agent/platform/prerequisites';
 import { processNames } from '../../agent/platform/process-names';
 import { servicePath, stableNodePath } from '../../ctl/service';
@@ -53,6 +54,26 @@ describe('mount options per platform', () => {
     assert.equal(plan.helperCreatesMountPoint, true);
     assert.match(plan.failureHint, /system extension allowed .* docs\/MACOS\.md/);
     assert.match(mountPlan('darwin', { ...input, macBackend: 'fskit' }).failureHint, /try --mac-backend kext/);
+  });
+
+  it('macOS: a comma or backslash in the mount folder\'s name is escaped in volname, not taken as another option', () => {
+    const plan = mountPlan('darwin', { ...input, mountPoint: '/Volumes/Videos,allow_other\\x' });
+    const volname = plan.options.find(o => o.startsWith('volname='));
+    assert.equal(volname, 'volname=Videos\\,allow_other\\\\x');
+    assert.ok(!plan.options.includes('allow_other'));
+  });
+
+  it('an option string the binding would cut (over 1,023 bytes) is refused before mounting, naming the cause', () => {
+    const long = `/Volumes/${'v'.repeat(1000)}`;
+    assert.match(mountSettingsProblem('darwin', { ...input, mountPoint: long }) ?? '', /over the 1023 .* shorter --mount/);
+    assert.equal(mountSettingsProblem('darwin', input), null);
+    // On Linux the mount folder is not part of the options.
+    assert.equal(mountSettingsProblem('linux', { ...input, mountPoint: `/home/me/${'v'.repeat(1000)}` }), null);
+  });
+
+  it('a name with a lone surrogate is refused: it has no UTF-8 form, and two such names would be one', () => {
+    assert.throws(() => validateName('clip-\ud800.mp4'), /lone surrogate/);
+    assert.equal(validateName('clip-\ud83c\udfac.mp4'), 'clip-\ud83c\udfac.mp4');
   });
 
   it('macOS: a read deadline longer than macFUSE can wait is lowered, and the plan says why', () => {
