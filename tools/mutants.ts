@@ -102,6 +102,14 @@ const MUTANTS: Mutant[] = [
     tests: [MODEL],
     env: modelEnv,
   },
+  {
+    name: 'refused-for-good',
+    promise: 'a link is refused for good only when refused before any byte came through it',
+    file: 'agent/origin/url-command.js',
+    find: 'current.afterRefusal && !current.accepted',
+    replace: 'current.afterRefusal',
+    tests: ['test/e2e/url-command.test.js', 'test/fast/url-command.test.js'],
+  },
 ];
 
 function runTests (m: Mutant): Promise<{ failed: boolean; seconds: number }> {

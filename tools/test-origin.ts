@@ -68,6 +68,8 @@ export function sha256 (buf: Buffer): string {
  *
  * It also acts as a web API that hands out temporary access, for url-commands to call:
  * `GET /_mint/url?file=NAME&validMs=N` prints a signed link valid N ms;
+ * `GET /_mint/opaque?file=NAME&validMs=N` prints a link valid N ms whose token says nothing of
+ * when it expires (as many APIs' links are), refused with 403 after;
  * `GET /_mint/bearer?file=NAME&validMs=N` prints `{"url", "headers": {"authorization": "Bearer <JWT>"}}`
  * with a token valid N ms (its `exp`, in whole seconds, as JWTs have it).
  */
@@ -77,6 +79,8 @@ export class TestOrigin {
   readonly #sockets = new Set<Socket>();
   readonly #bytesSent = new Map<string, number>();
   readonly #secret = randomBytes(32);
+  /** Opaque tokens handed out by `/_mint/opaque`: token -> the file and when it stops working. */
+  readonly #opaque = new Map<string, { name: string; expiresAt: number }>();
   /** Bodies being sent now, per file and in all, and the most there ever were at once. */
   readonly #active = new Map<string, number>();
   readonly #maxActive = new Map<string, number>();
@@ -164,6 +168,11 @@ export class TestOrigin {
 
   /** True when `req` may read `name`: its signature or bearer token is valid and not expired. */
   #allowed (name: string, access: Faults['access'], requested: URL, req: http.IncomingMessage): boolean {
+    const token = requested.searchParams.get('token');
+    if (token !== null) {
+      const grant = this.#opaque.get(token);
+      return grant !== undefined && grant.name === name && Date.now() < grant.expiresAt;
+    }
     const signature = requested.searchParams.get('Signature');
     if (signature !== null) {
       const expires = Number(requested.searchParams.get('Expires'));
@@ -185,6 +194,12 @@ export class TestOrigin {
     if (!this.#files.has(name) || !(validMs > 0)) { res.writeHead(404).end('no such file\n'); return; }
     this.mints++;
     if (kind === 'url') { res.writeHead(200, { 'content-type': 'text/plain' }).end(this.signedUrl(name, validMs) + '\n'); return; }
+    if (kind === 'opaque') {
+      const token = randomBytes(16).toString('hex');
+      this.#opaque.set(token, { name, expiresAt: Date.now() + validMs });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${this.url(name)}?token=${token}\n`);
+      return;
+    }
     const body = { url: this.url(name), headers: { authorization: `Bearer ${this.bearerToken(name, validMs)}` } };
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
@@ -206,7 +221,7 @@ export class TestOrigin {
 
   async #handle (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const requested = new URL(req.url ?? '/', 'http://x');
-    const mint = /^\/_mint\/(url|bearer)$/.exec(requested.pathname);
+    const mint = /^\/_mint\/(url|bearer|opaque)$/.exec(requested.pathname);
     if (mint !== null) { this.#mint(mint[1], requested, res); return; }
     const name = decodeURIComponent(requested.pathname.slice(1));
     const file = this.#files.get(name);

@@ -34,6 +34,8 @@ export interface FileSource {
    * next `endpoint()` brings fresh credentials; false when the refusal is final.
    */
   refused (used: Endpoint): boolean;
+  /** A request with `used` was answered (2xx): it worked at least once, so a later refusal is not final. */
+  accepted (used: Endpoint): void;
   describe (): SourceDetails;
   /** Ends a pause after a failure: the next `endpoint()` tries again at once (fsctl resume, a new open). */
   retryNow (): void;
@@ -57,6 +59,7 @@ export class UrlSource implements FileSource {
 
   endpoint (): Promise<Endpoint> { return Promise.resolve(this.#endpoint); }
   refused (): boolean { return false; }
+  accepted (): void {}
   describe (): SourceDetails { return { kind: 'url', expiresAt: this.#endpoint.expiresAt, refreshes: 0, error: null }; }
   retryNow (): void {}
   close (): void {}

@@ -19,7 +19,9 @@ export async function probeSource (
   for (let tries = 1; ; tries++) {
     const endpoint = await source.endpoint(signal);
     try {
-      return { origin: await probeOrigin(dispatcher, endpoint.url, endpoint.headers, signal), endpoint };
+      const origin = await probeOrigin(dispatcher, endpoint.url, endpoint.headers, signal);
+      source.accepted(endpoint);
+      return { origin, endpoint };
     } catch (err) {
       const lapsed = err instanceof OriginRefusedError && (err.status === 401 || err.status === 403);
       if (!lapsed || tries > 1 || !source.refused(endpoint)) throw err;

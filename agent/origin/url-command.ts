@@ -19,8 +19,6 @@ const REFRESH_MARGIN_SHARE = 0.2;
 /** Pause after a failed run before the command is run again; doubles up to the max. */
 const FAILURE_PAUSE_START_MS = 500;
 const FAILURE_PAUSE_MAX_MS = 10_000;
-/** An endpoint minted because the last one was refused, and refused again this soon, is refused for good. */
-const FRESH_REFUSAL_WINDOW_MS = 10_000;
 
 /** What the command learns of the file it is asked about, through its environment. */
 export interface CommandContext {
@@ -45,6 +43,10 @@ interface Minted {
   at: number;
   /** Minted because the one before was refused. */
   afterRefusal: boolean;
+  /** A request with it was answered: bytes came through it. */
+  accepted: boolean;
+  /** Refused for good: fsctl resume (retryNow) mints a new one rather than reuse it. */
+  refused: boolean;
 }
 
 /**
@@ -101,7 +103,13 @@ export class CommandSource implements FileSource {
   refused (used: Endpoint): boolean {
     const current = this.#current;
     if (current === null || current.endpoint !== used) return true; // already replaced: try the new one
-    if (current.afterRefusal && this.#now() - current.at < FRESH_REFUSAL_WINDOW_MS) return false;
+    // Refused for good: a link minted because the one before was refused, refused on its
+    // first request, before any byte came through it. A link that worked and then lapsed
+    // (however short-lived) is minted again, so a long read outlives many short links.
+    if (current.afterRefusal && !current.accepted) {
+      current.refused = true;
+      return false;
+    }
     this.#current = null;
     this.#nextIsAfterRefusal = true;
     return true;
@@ -116,7 +124,15 @@ export class CommandSource implements FileSource {
     };
   }
 
-  retryNow (): void { this.#retryAt = 0; }
+  accepted (used: Endpoint): void {
+    if (this.#current?.endpoint === used) this.#current.accepted = true;
+  }
+
+  /** fsctl resume, a new open of a failed file: no pause, and a link refused for good is minted again. */
+  retryNow (): void {
+    this.#retryAt = 0;
+    if (this.#current?.refused === true) this.#current = null;
+  }
 
   close (): void { this.#stop.abort(); }
 
@@ -134,7 +150,7 @@ export class CommandSource implements FileSource {
     const afterRefusal = this.#nextIsAfterRefusal;
     this.#running = this.#run().then(
       endpoint => {
-        this.#current = { endpoint, at: this.#now(), afterRefusal };
+        this.#current = { endpoint, at: this.#now(), afterRefusal, accepted: false, refused: false };
         this.#nextIsAfterRefusal = false;
         this.#refreshes++;
         this.#failures = 0;

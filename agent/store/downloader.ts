@@ -182,6 +182,7 @@ export class Downloader implements ScheduledDownload {
       method: 'GET', headers, bodyTimeoutMs: this.#opts.stallTimeoutMs, signal: this.#abort.signal,
     });
     let bodyStart: number;
+    if (res.statusCode === 200 || res.statusCode === 206) source.accepted(endpoint);
     if (res.statusCode === 206) {
       bodyStart = this.#checkPartial(res, start);
     } else if (res.statusCode === 200) {

@@ -11,7 +11,7 @@ import { sha256, TestOrigin } from '../../tools/test-origin';
 const MiB = 1024 * 1024;
 
 /** The command line fsctl is given: curl asks the origin's API for a link or token valid `validMs`. */
-const mintCommand = (origin: TestOrigin, kind: 'url' | 'bearer', file: string, validMs: number): string =>
+const mintCommand = (origin: TestOrigin, kind: 'url' | 'bearer' | 'opaque', file: string, validMs: number): string =>
   `curl -sf 'http://127.0.0.1:${origin.port}/_mint/${kind}?file=${encodeURIComponent(file)}&validMs=${validMs}'`;
 
 describe('files whose links and tokens expire, refreshed by a url-command', () => {
@@ -60,6 +60,21 @@ describe('files whose links and tokens expire, refreshed by a url-command', () =
     assert.match(shown.text, /^url refreshes\s+\d+$/m);
     assert.equal(await agent.stop(), 0);
     assert.doesNotMatch(await logText(agent), /Signature=/, 'no minted link reaches the logs');
+  });
+
+  it('links that do not say when they expire, each valid 1 s: a long read mints again at each refusal and never fails', async () => {
+    const { origin, agent } = await setup();
+    const size = 192 * MiB;
+    const content = origin.add('opaque.bin', size, { access: 'signed', throttle: 24_000_000, dropAt: 64 * MiB, dropTimes: 2 });
+    const add = await fsctl(agent, ['add', origin.url('opaque.bin'), '--url-command', mintCommand(origin, 'opaque', 'opaque.bin', 1000)]);
+    assert.equal(add.code, 0, add.stderr);
+    const started = Date.now();
+    assert.equal(await hashFile(agent.path('opaque.bin'), { timeoutMs: 120_000 }), sha256(content));
+    const info = await agent.rpc<FileDetails>('files.get', { file: 'opaque.bin' });
+    // Each link lapsed while in use and was refused; none was refused before a byte came through it.
+    assert.ok(Date.now() - started > 2000, 'the read outlived several links');
+    assert.ok(origin.refusals >= 2, `${origin.refusals} refusals`);
+    assert.ok(info.urlCommand !== null && info.urlCommand.refreshes >= 3, `the command ran ${info.urlCommand?.refreshes} times`);
   });
 
   it('a command that prints a URL and an expiring bearer token: refreshed before it expires, byte-exact', async () => {

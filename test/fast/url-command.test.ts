@@ -117,6 +117,25 @@ describe('a url-command as a file\'s source', () => {
     assert.equal(src.refused(first), true, 'an endpoint already replaced: retry with the new one');
     assert.equal(src.refused(second), false, 'minted after a refusal and refused too: the origin means it');
     assert.equal((await runsOf(runs)).length, 2);
+    // fsctl resume: the link refused for good is not used again; the command runs once more.
+    assert.equal(await src.endpoint(), second, 'until resume, the same (refused) link');
+    src.retryNow();
+    const third = await src.endpoint();
+    assert.notEqual(third, second);
+    assert.equal((await runsOf(runs)).length, 3);
+  });
+
+  it('a short-lived opaque link that worked is minted again on each refusal; for good means refused on its first request', async () => {
+    const runs = path.join(dir, 'short-lived');
+    const src = new CommandSource(command(runs, '"https://a/b"'), { name: 'f', url: '', headers: {} });
+    let link = await src.endpoint();
+    for (let i = 0; i < 5; i++) {
+      src.accepted(link); // bytes came through it
+      assert.equal(src.refused(link), true, `refusal ${i + 1} of a link that had worked: mint again`);
+      link = await src.endpoint();
+    }
+    assert.equal((await runsOf(runs)).length, 6);
+    assert.equal(src.refused(link), false, 'refused before any byte came through it: for good');
   });
 
   it('a failing command: its exit status and first line of stderr, a pause before it runs again, then success', async () => {
