@@ -34,7 +34,7 @@ import { ContentHasher } from './verify/content-hasher';
 import { userSha256 } from './verify/digest';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
-import { DownloadSlots } from './store/download-slots';
+import { DownloadSlots, stalledYieldMs } from './store/download-slots';
 import type { FileState, StoreObserver, TempFileStore } from './store/temp-file-store';
 
 /** Default quota: this much at most... */
@@ -106,7 +106,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.log = log;
     this.version = version;
     this.#db = db;
-    this.#slots = new DownloadSlots(config.maxConnections);
+    this.#slots = new DownloadSlots(config.maxConnections, stalledYieldMs(config.readTimeoutMs));
     this.#committer = new RangeCommitter(db, log, bootId);
     const plan = mountPlan(process.platform, mountPlanInput(config));
     if (plan.readMaxWaitNote !== null) log.warn(`read-max-wait ${plan.readMaxWaitNote}`);

@@ -3,7 +3,7 @@ import { BLOCK_BYTES } from '../store/range-set';
 
 /**
  * The catalogue as the FUSE threads answer getattr and readdir from it without JavaScript
- * (patches/fuse-native: meta_*), so listing the mount never waits for a busy event loop.
+ * (native/metadata.c), so listing the mount never waits for a busy event loop.
  * Little-endian: u32 count, then per node u8 isDir, 3 bytes unused, u32 pathBytes, f64 size,
  * f64 mtimeMs, the path in FUSE's form ("/", "/videos/a.mp4"). A folder's size and times
  * are what fuse-ops answers for it.

@@ -5,9 +5,17 @@ import type { DownloadKind } from './download-scheduler';
  * to reads of other files, and it stops no download to get one itself (it waits for a free
  * slot, so stalled files neither trade connections nor take a healthy file's read-ahead).
  * Long enough that a healthy download between two packets never counts; short enough that
- * a healthy file is held up by stalled ones for no longer.
+ * a healthy file is held up by stalled ones for no longer: at most this, and a quarter of
+ * the read timeout (stalledYieldMs), so a healthy file's read has three quarters of its
+ * deadline left for its own download whatever --read-timeout says.
  */
 export const STALLED_YIELD_MS = 2000;
+const STALLED_YIELD_MIN_MS = 250;
+
+/** The stalled yield for a read timeout: a quarter of it, between 250 ms and STALLED_YIELD_MS. */
+export function stalledYieldMs (readTimeoutMs: number): number {
+  return Math.min(STALLED_YIELD_MS, Math.max(STALLED_YIELD_MIN_MS, Math.floor(readTimeoutMs / 4)));
+}
 
 /** One running download, or one asking to run, as the slots see it. */
 export interface SlotHolder {
@@ -51,8 +59,12 @@ export class DownloadSlots {
   #recheck: NodeJS.Timeout | null = null;
   #recheckAt = Infinity;
 
-  constructor (max: number) {
+  /** A holder whose file brought nothing for this long gives way (stalledYieldMs). */
+  readonly #yieldMs: number;
+
+  constructor (max: number, yieldMs = STALLED_YIELD_MS) {
     this.max = max;
+    this.#yieldMs = yieldMs;
   }
 
   get active (): number { return this.#active.size; }
@@ -110,14 +122,14 @@ export class DownloadSlots {
   /** The holder that gives way to `asker`: see the class note for the order. */
   #victim (asker: SlotHolder): SlotHolder | undefined {
     const now = performance.now();
-    if (now - asker.fileLastProgressAt() >= STALLED_YIELD_MS) return undefined; // it waits for a free slot
+    if (now - asker.fileLastProgressAt() >= this.#yieldMs) return undefined; // it waits for a free slot
     let stalled: SlotHolder | undefined;
     let stalledSince = Infinity;
     for (const h of this.#active) {
       if (this.#stopping.has(h)) continue;
       if (h.kind === 'fill' || !h.needed()) return h;
       const since = h.fileLastProgressAt();
-      if (now - since >= STALLED_YIELD_MS && since < stalledSince) {
+      if (now - since >= this.#yieldMs && since < stalledSince) {
         stalled = h;
         stalledSince = since;
       }
@@ -133,7 +145,7 @@ export class DownloadSlots {
     const now = performance.now();
     let at = Infinity;
     for (const h of this.#active) {
-      const due = h.fileLastProgressAt() + STALLED_YIELD_MS;
+      const due = h.fileLastProgressAt() + this.#yieldMs;
       if (!this.#stopping.has(h) && due > now) at = Math.min(at, due);
     }
     if (at === Infinity || at >= this.#recheckAt) return;

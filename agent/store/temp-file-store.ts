@@ -545,7 +545,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   /**
-   * How far the FUSE thread may answer the file's reads itself (fast_read), never while bytes
+   * How far the FUSE thread may answer the file's reads itself (native/fast-reads.c), never while bytes
    * are being dropped or the file closes:
    *  - a whole file: all of it, once checked against its digest (until then, reads wait for
    *    the verdict in JavaScript);

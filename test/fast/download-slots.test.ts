@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DownloadKind } from '../../agent/store/download-scheduler';
-import { DownloadSlots, STALLED_YIELD_MS, type SlotHolder } from '../../agent/store/download-slots';
+import { DownloadSlots, STALLED_YIELD_MS, stalledYieldMs, type SlotHolder } from '../../agent/store/download-slots';
 import { settle } from '../helpers/scheduler-harness';
 
 /** A download as the slots see it; `idleMs` back dates its file's last byte. */
@@ -73,6 +73,17 @@ describe('DownloadSlots, the connection cap across files', () => {
     busy.acquire(between, nothing);
     busy.acquire(holder('demand'), nothing);
     assert.equal(between.preempted, 0);
+  });
+
+  it('a short read timeout gives a stalled file\'s connection away sooner: a quarter of it, 250 ms to 2 s', () => {
+    assert.equal(stalledYieldMs(20_000), STALLED_YIELD_MS);
+    assert.equal(stalledYieldMs(3000), 750);
+    assert.equal(stalledYieldMs(500), 250);
+    const slots = new DownloadSlots(1, stalledYieldMs(3000));
+    const stalled = holder('demand', true, 800); // not stalled at 2 s, but past a 3 s timeout's quarter
+    slots.acquire(stalled, nothing);
+    assert.equal(slots.acquire(holder('demand'), nothing), false);
+    assert.equal(stalled.preempted, 1, 'it gave way with three quarters of the healthy read\'s deadline left');
   });
 
   it('a stalled file stops nobody: it waits for a free slot', () => {
