@@ -79,7 +79,7 @@ export class TestOrigin {
   readonly #sockets = new Set<Socket>();
   readonly #bytesSent = new Map<string, number>();
   readonly #secret = randomBytes(32);
-  /** Opaque tokens handed out by `/_mint/opaque`: token -> the file and when it stops working. */
+  /** Opaque grants handed out by `/_mint/opaque` (`?grant=`): grant -> the file and when it stops working. */
   readonly #opaque = new Map<string, { name: string; expiresAt: number }>();
   /** Bodies being sent now, per file and in all, and the most there ever were at once. */
   readonly #active = new Map<string, number>();
@@ -168,10 +168,10 @@ export class TestOrigin {
 
   /** True when `req` may read `name`: its signature or bearer token is valid and not expired. */
   #allowed (name: string, access: Faults['access'], requested: URL, req: http.IncomingMessage): boolean {
-    const token = requested.searchParams.get('token');
-    if (token !== null) {
-      const grant = this.#opaque.get(token);
-      return grant !== undefined && grant.name === name && Date.now() < grant.expiresAt;
+    const grant = requested.searchParams.get('grant');
+    if (grant !== null) {
+      const given = this.#opaque.get(grant);
+      return given !== undefined && given.name === name && Date.now() < given.expiresAt;
     }
     const signature = requested.searchParams.get('Signature');
     if (signature !== null) {
@@ -197,7 +197,7 @@ export class TestOrigin {
     if (kind === 'opaque') {
       const token = randomBytes(16).toString('hex');
       this.#opaque.set(token, { name, expiresAt: Date.now() + validMs });
-      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${this.url(name)}?token=${token}\n`);
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${this.url(name)}?grant=${token}\n`);
       return;
     }
     const body = { url: this.url(name), headers: { authorization: `Bearer ${this.bearerToken(name, validMs)}` } };
