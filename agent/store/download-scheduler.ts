@@ -89,8 +89,10 @@ export interface ScheduledDownload {
   readonly position: number;
   /** End (exclusive) of its claim. */
   readonly limit: number;
-  /** Monotonic time of its last byte on disk (or its start). */
+  /** Monotonic time of its last byte on disk (or its start, or its release from its read-ahead bound). */
   readonly lastProgressAt: number;
+  /** Monotonic time of its last byte on disk; -Infinity before the first. */
+  readonly lastByteAt: number;
   /** Gives up the claim from `end` on. */
   setLimit (end: number): void;
   /** Moves its read-ahead bound forward. */

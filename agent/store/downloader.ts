@@ -83,6 +83,8 @@ export class Downloader implements ScheduledDownload {
    * serves. A download that waited for its reader has not stalled.
    */
   lastProgressAt = performance.now();
+  /** Monotonic time of its last byte on disk; -Infinity before the first. */
+  lastByteAt = -Infinity;
 
   constructor (target: DownloadTarget, opts: DownloaderOptions, kind: DownloadKind, from: number, limit: number, allowedEnd: number) {
     this.#target = target;
@@ -246,7 +248,7 @@ export class Downloader implements ScheduledDownload {
     let pos = bodyStart;
     let stoppedEarly = false;
     const writer = new CoalescingWriter(this.#target, from, this.#abort.signal, end => {
-      this.lastProgressAt = performance.now();
+      this.lastProgressAt = this.lastByteAt = performance.now();
       this.#advance(end);
     });
     try {

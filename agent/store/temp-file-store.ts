@@ -24,6 +24,13 @@ export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'comp
  * its read-ahead bound for a reader it has not heard of.
  */
 const FAST_READ_LEAD = 16 * 1024 * 1024;
+/**
+ * The kernel retries a read-ahead that failed as a synchronous read at once: a read that
+ * comes this soon after the file's reads failed for a stall, with no byte since, fails at
+ * once too, whatever download now claims its bytes (else a download restarted meanwhile
+ * would give it a second timeout). A read that comes later gets its full timeout.
+ */
+const STALL_RETRY_WINDOW_MS = 1000;
 
 /** A read's answer: bytes placed in the caller's buffer, or the error to surface. */
 export type ReadCallback = (err: FsError | null, bytes: number) => void;
@@ -115,6 +122,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #retrying: FsError | null = null;
   /** The file's last byte on disk (or the start of its first download): the stall clock of reads no download serves. */
   #lastProgressAt = performance.now();
+  /** The file's last byte on disk; -Infinity before the first of this store. */
+  #lastByteAt = -Infinity;
+  /** When reads last failed for a stall, while no byte has come since (STALL_RETRY_WINDOW_MS). */
+  #readsStalledAt: number | null = null;
   #closing: Promise<void> | null = null;
   /**
    * The world a step that awaits acts on. Bumped in the very turn a drop of all bytes begins
@@ -158,12 +169,19 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
-      // The serving download's last byte; a read no download serves (yet) goes by the file's
-      // last byte, not its own arrival, so the kernel's retry of a failed read fails at once.
-      lastProgressAt: (offset, end) => {
+      // The serving download's last byte, so a read joining a download that has stalled fails
+      // at once. Its start (or its release from its read-ahead bound) counts too, but never
+      // later than the read came: a read that waited for a connection gets no second timeout.
+      // A read no download serves yet (none started, or waiting for a connection) counts from
+      // its own arrival. The kernel's retry of a read that just failed for a stall fails at once.
+      lastProgressAt: (offset, end, since) => {
+        if (this.#readsStalledAt !== null && since - this.#readsStalledAt < STALL_RETRY_WINDOW_MS) return -Infinity;
         const missing = this.#present.firstMissing(offset, end);
-        return (missing >= 0 ? this.#scheduler.claimant(missing)?.lastProgressAt : undefined) ?? this.#lastProgressAt;
+        const d = missing >= 0 ? this.#scheduler.claimant(missing) : undefined;
+        if (d !== undefined) return Math.max(d.lastByteAt, Math.min(d.lastProgressAt, since));
+        return Math.max(this.#lastByteAt, since);
       },
+      onStalled: () => { this.#readsStalledAt = performance.now(); },
       onSizeChange: () => opts.observer?.onWaitersChanged?.(this),
     });
     const rate = this.#rate;
@@ -410,7 +428,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     }
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
-    this.#lastProgressAt = performance.now();
+    this.#lastProgressAt = this.#lastByteAt = performance.now();
+    this.#readsStalledAt = null;
     this.#retrying = null;
     if (this.#waiters.wake(written, merged) > 0) this.#scheduler.readsServed();
     this.#opts.observer?.onWrite?.(this, length);

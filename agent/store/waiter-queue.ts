@@ -14,8 +14,10 @@ import type { Span } from './range-set';
  *    touches those candidates and nothing else.
  *  - Every waiter has two deadlines, kept by one timer per queue: a stall (the download that
  *    will serve it received no byte for stallMs, counted from that download's last byte, not
- *    from the waiter's start, so a kernel retry of a failed read-ahead fails at once) and a
- *    cap (maxWaitMs since the waiter came). Either rejects with ETIMEDOUT. The timer fires
+ *    from the waiter's start, so a kernel retry of a failed read-ahead fails at once; the
+ *    store's clock never starts later than the waiter came unless a byte arrived, so a read
+ *    that waited for a connection still fails within stallMs) and a cap (maxWaitMs since the
+ *    waiter came). Either rejects with ETIMEDOUT. The timer fires
  *    at the earliest deadline; a firing checks every waiter, which happens about once per
  *    stall period per download, never per read.
  *  - rejectAll() answers every waiter at once: cancel, download error, close, shutdown.
@@ -23,15 +25,22 @@ import type { Span } from './range-set';
 
 export type WaitCallback = (err: FsError | null) => void;
 
+const STALLED = 'download stalled';
+
 export interface WaiterQueueOptions {
   /** A waiter fails once the download has received nothing for this long. */
   stallMs: number;
   /** A waiter fails once it has waited this long, however the download moves. */
   maxWaitMs: number;
-  /** Monotonic time (performance.now()) of the last byte received by the download that will serve [offset, end). */
-  lastProgressAt: (offset: number, end: number) => number;
+  /**
+   * Monotonic time (performance.now()) the stall of a read of [offset, end) that came at
+   * `since` is counted from: the last byte received by the download that will serve it.
+   */
+  lastProgressAt: (offset: number, end: number, since: number) => number;
   /** Told after the number of waiting reads changed (once per add, once per batch settled). */
   onSizeChange?: () => void;
+  /** Told when waiters failed for a stall (not for the cap), before they are answered. */
+  onStalled?: () => void;
   now?: () => number;
 }
 
@@ -193,7 +202,7 @@ export class WaiterQueue {
 
   /** When a waiter fails if nothing serves it first: its stall or its cap, whichever is sooner. */
   #dueAt (w: Waiter): number {
-    return Math.min(w.since + this.#opts.maxWaitMs, this.#opts.lastProgressAt(w.offset, w.end) + this.#opts.stallMs);
+    return Math.min(w.since + this.#opts.maxWaitMs, this.#opts.lastProgressAt(w.offset, w.end, w.since) + this.#opts.stallMs);
   }
 
   /** Keeps the one timer at or before `at`; a later deadline never moves it. */
@@ -222,15 +231,16 @@ export class WaiterQueue {
     for (let i = this.#arrivalHead; i < this.#byArrival.length; i++) {
       const w = this.#byArrival[i];
       if (w.cb === null) continue;
-      const idleMs = now - this.#opts.lastProgressAt(w.offset, w.end);
+      const idleMs = now - this.#opts.lastProgressAt(w.offset, w.end, w.since);
       if (idleMs >= this.#opts.stallMs) {
-        expired.push([w, new FsError('ETIMEDOUT', `download stalled: no data from the origin for ${Math.round(idleMs / 1000)} s`)]);
+        expired.push([w, new FsError('ETIMEDOUT', `${STALLED}: no data from the origin for ${Math.round(idleMs / 1000)} s`)]);
       } else if (now - w.since >= this.#opts.maxWaitMs) {
         expired.push([w, new FsError('ETIMEDOUT', `read waited ${Math.round(this.#opts.maxWaitMs / 1000)} s (read-max-wait) for data`)]);
       } else {
         next = Math.min(next, this.#dueAt(w));
       }
     }
+    if (expired.some(([, err]) => err.message.startsWith(STALLED))) this.#opts.onStalled?.();
     for (const [w, err] of expired) this.#settle(w, err);
     if (expired.length > 0) this.#afterSettle();
     if (this.#live > 0) this.#arm(next);

@@ -21,6 +21,7 @@ export class FakeDownload implements ScheduledDownload {
   limit: number;
   allowedEnd: number;
   lastProgressAt = performance.now();
+  lastByteAt = -Infinity;
   aborted = false;
   settled = false;
   readonly #h: SchedulerHarness;
@@ -74,7 +75,7 @@ export class FakeDownload implements ScheduledDownload {
     if (end > from) {
       file.received(from, end);
       this.position = end;
-      this.lastProgressAt = performance.now();
+      this.lastProgressAt = this.lastByteAt = performance.now();
     }
     if (this.position >= this.#attemptEnd) this.#attemptEnd = null;
     const next = file.present.firstMissing(this.position, file.size);
