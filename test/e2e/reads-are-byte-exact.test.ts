@@ -18,6 +18,19 @@ describe('files read through the mount are byte-exact', () => {
     });
   }
 
+  it('answers a waiting read the moment its bytes land, not at a deadline (no lost wakeup)', async () => {
+    // 2 MiB/s: each read's bytes land within half a second; read-timeout (20 s) and read-max-wait
+    // are far away, so a read that missed its wake-up would take one of those, and fail this.
+    const content = fx.origin.add('slow.bin', 8 * MiB, { throttle: 2 * MiB });
+    await fx.agent.add(fx.origin.url('slow.bin'));
+    for (const offset of [0, 300_000, 900_000]) {
+      const r = await readRange(fx.agent.path('slow.bin'), offset, 64 * 1024, { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.equals(content.subarray(offset, offset + 64 * 1024)), `bytes at ${offset}`);
+      assert.ok(r.ms < 3000, `a read whose bytes came within half a second took ${r.ms.toFixed(0)} ms`);
+    }
+  });
+
   it('answers random-offset reads during a throttled download with the right bytes', async () => {
     const size = 24 * MiB;
     const content = fx.origin.add('throttled.bin', size, { throttle: 16 * MiB });

@@ -13,7 +13,7 @@ import { ContentHasher } from '../../agent/verify/content-hasher';
 import { probeOrigin } from '../../agent/origin/probe';
 import { DownloadSlots } from '../../agent/store/download-slots';
 import { TempFileStore, type StoreObserver, type StoreOptions } from '../../agent/store/temp-file-store';
-import { TestOrigin, type Faults } from '../../tools/test-origin';
+import { generateContent, TestOrigin, type Faults } from '../../tools/test-origin';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -126,14 +126,19 @@ describe('TempFileStore and Downloader in-process, against the test origin', () 
     assert.ok((await readAll(store)).equals(content));
   });
 
-  it('never mixes versions: a file changed at the origin fails the read and the file', async () => {
-    const { store } = await open('changing', 2 * MiB, { throttle: 4 * MiB, dropAt: 512 * KiB });
-    await readAt(store, 0, 4096);
-    // A new version, new ETag, while the first connection runs on to its drop: the resumed
-    // request's If-Range then gets the whole new file (200), which must not be mixed in.
-    origin.add('changing', 2 * MiB + 1);
-    await assert.rejects(readAt(store, 2 * MiB - 4096, 4096), (err: FsError) => /changed/.test(err.message));
+  it('never mixes versions: a file changed at the origin (same size, new ETag) fails the read and the file', async () => {
+    const { store, content } = await open('changing', 2 * MiB, { throttle: 4 * MiB, dropAt: 512 * KiB });
+    assert.ok((await readAt(store, 0, 4096)).equals(content.subarray(0, 4096)));
+    // A new version of the same size, so only the ETag tells them apart, while the first
+    // connection runs on to its drop: the resumed request's If-Range then gets the whole new
+    // file (200), which must not be mixed in.
+    origin.add('changing', generateContent('changing, version 2', 2 * MiB), { throttle: 4 * MiB });
+    await assert.rejects(readAt(store, 2 * MiB - 4096, 4096), (err: FsError) => /new ETag/.test(err.message));
     assert.equal(store.state, 'error');
+    // What it holds is the first version's, byte for byte.
+    for (const [s, e] of store.ranges()) {
+      assert.ok((await readAt(store, s, e - s)).equals(content.subarray(s, e)), `bytes ${s}-${e} are version 1's`);
+    }
   });
 
   it('fails waiting reads at once when the origin says the file is gone', async () => {
