@@ -17,9 +17,11 @@ describe('fsctl waiters and fsctl cancel with readers stuck on a stalled origin'
 
   it('shows each waiting read, fails all 20 within a second on cancel, and resumes byte-exact', async () => {
     const offsets = Array.from({ length: 20 }, (_, i) => 3 * MiB + i * 3 * MiB + i * 8192);
-    const readers: Array<Promise<RunResult>> = offsets.map(
-      o => run('dd', [`if=${fx.agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'], { timeoutMs: 60_000 })
-    );
+    const pidAt = new Map<number, number>();
+    const readers: Array<Promise<RunResult>> = offsets.map(o => run(
+      'dd', [`if=${fx.agent.path('stuck.bin')}`, 'bs=4096', `skip=${o / 4096}`, 'count=1', 'status=none'],
+      { timeoutMs: 60_000, onSpawn: pid => pidAt.set(o, pid) }
+    ));
     const covered = (ws: WaiterSummary[]): boolean => offsets.every(o => ws.some(w => w.offset <= o && o < w.offset + w.length));
     let waiters = await waitForWaiters(fx.agent, covered).catch(() => fx.agent.rpc<WaiterSummary[]>('waiters.list'));
     const missing = offsets.filter(o => !waiters.some(w => w.offset <= o && o < w.offset + w.length));
@@ -30,6 +32,11 @@ describe('fsctl waiters and fsctl cancel with readers stuck on a stalled origin'
     for (const w of waiters) {
       assert.equal(w.file, 'stuck.bin');
       assert.ok(w.length > 0 && w.waitedMs >= 0 && w.deadlineInMs > 0);
+    }
+    // Each reader is named by its own pid (the kernel's read-ahead may add waiters of its own, unnamed or not).
+    for (const o of offsets) {
+      const mine = waiters.filter(w => w.offset <= o && o < w.offset + w.length);
+      assert.ok(mine.some(w => w.pid === pidAt.get(o)), `the read at ${o} is listed with its reader's pid ${pidAt.get(o)}`);
     }
     const human = await fsctl(fx.agent, ['waiters']);
     for (const o of offsets) {
