@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { startOriginAndAgent, useCleanups } from '../helpers/fixtures';
-import { AgentProcess, hashFile, makeDirs, readRange, run } from '../helpers/agent';
+import { AgentProcess, hashFile, readRange, run } from '../helpers/agent';
 import { sha256, TestOrigin } from '../../tools/test-origin';
+import { smallDiskDirs } from '../helpers/small-disk';
 import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
@@ -108,21 +108,11 @@ describe('the cache quota', () => {
   });
 
   it('pauses on a full disk, logs it once, and keeps what it downloaded', async t => {
-    const dirs = await makeDirs();
-    const tmpfs = path.join(dirs.dir, 'small-disk');
-    await fs.mkdir(tmpfs);
-    const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=12m', 'tmpfs', tmpfs]);
-    if (mounted.code !== 0) return t.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
-    // Runs after the agent's own clean-up (newest first), which cannot remove a mounted folder.
-    cleanup(async () => {
-      await run('umount', ['-l', tmpfs]);
-      await fs.rm(dirs.dir, { recursive: true, force: true });
-    });
+    const dirs = await smallDiskDirs(cleanup, t, '12m');
+    if (dirs === null) return;
     const origin = await TestOrigin.start();
     cleanup(() => origin.close());
-    const agent = await AgentProcess.start(
-      { dirs: { ...dirs, cacheDir: path.join(tmpfs, 'cache') }, args: ['--cache-max-bytes', '1G', '--read-timeout', '2'] }
-    );
+    const agent = await AgentProcess.start({ dirs, args: ['--cache-max-bytes', '1G', '--read-timeout', '2'] });
     cleanup(() => agent.cleanup());
     const content = origin.add('huge.bin', 32 * MiB);
     await agent.add(origin.url('huge.bin'));

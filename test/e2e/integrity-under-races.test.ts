@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 import { useCleanups } from '../helpers/fixtures';
 import { AgentProcess, makeDirs, run, type AgentDirs } from '../helpers/agent';
+import { smallDiskDirs } from '../helpers/small-disk';
 import { claimedRanges, tempFile } from '../helpers/state';
 import { waitForFile } from '../helpers/wait';
 import { TestOrigin } from '../../tools/test-origin';
@@ -83,19 +83,10 @@ describe('the mount never serves a wrong byte, whatever races the download', () 
   });
 
   it('a cache on a small disk with a larger quota: each file reads as the origin\'s bytes or EIO, also after a restart', async t => {
-    const dirs = await makeDirs();
-    const disk = path.join(dirs.dir, 'small-disk');
-    await fs.mkdir(disk);
-    const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', disk]);
-    if (mounted.code !== 0) return t.skip(`cannot mount a small tmpfs here: ${mounted.stderr.trim()}`);
-    // Runs after the agent's own clean-up (newest first), which cannot remove a mounted folder.
-    cleanup(async () => {
-      await run('umount', ['-l', disk]);
-      await fs.rm(dirs.dir, { recursive: true, force: true });
-    });
+    const onSmallDisk = await smallDiskDirs(cleanup, t, '40m');
+    if (onSmallDisk === null) return;
     const origin = await TestOrigin.start();
     cleanup(() => origin.close());
-    const onSmallDisk = { ...dirs, cacheDir: path.join(disk, 'cache') };
     const args = ['--cache-max-bytes', '1G', '--read-timeout', '3'];
     let agent = await AgentProcess.start({ dirs: onSmallDisk, args });
     cleanup(() => agent.cleanup());
