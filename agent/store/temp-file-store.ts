@@ -120,7 +120,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #error: FsError | null = null;
   /** Why the last attempt failed while a download retries; cleared by the next byte written. */
   #retrying: FsError | null = null;
-  /** The file's last byte on disk (or the start of its first download): the stall clock of reads no download serves. */
+  /** The file's last byte on disk (or the start of its first download): whether it shows as stalled, and gives its connections away. */
   #lastProgressAt = performance.now();
   /** The file's last byte on disk; -Infinity before the first of this store. */
   #lastByteAt = -Infinity;
