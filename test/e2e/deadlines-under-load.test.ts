@@ -30,7 +30,7 @@ describe('deadlines under load', () => {
   // Fewer connections than stalled files: the healthy file must take one from a stalled file.
   const fx = useOriginAndAgent({ args: ['--read-timeout', String(READ_TIMEOUT_S), '--max-connections', '8'] });
 
-  it('400 reads of 16 stalled files all fail by read-timeout + 1 s; a healthy file read meanwhile is whole', { timeout: 120_000 }, async t => {
+  it('400 reads of 16 stalled files fail by read-timeout + 1 s; a healthy file read meanwhile is whole', { timeout: 120_000 }, async t => {
     const names = Array.from({ length: FILES }, (_, i) => `stalled-${i}.bin`);
     for (const name of names) {
       fx.origin.add(name, 128 * KiB, { stallAt: 0 });
