@@ -80,6 +80,8 @@ export interface ScheduledFile {
   readonly presentBytes: number;
   /** Monotonic time of the file's last byte (or of its first download's start). */
   readonly lastProgressAt: number;
+  /** Its reads failed for a stall and no byte came since. */
+  readonly readsStalled: boolean;
 }
 
 /** What the scheduler needs of one download (agent/store/downloader.ts). */
@@ -145,6 +147,8 @@ export class DownloadScheduler {
   #fillAll = false;
   /** A waiting read found every connection of this file busy with other waiting reads. */
   #starved = false;
+  /** When a download a read of this file needed last gave its connection to another file (it was stalled). */
+  #yieldedAt = -Infinity;
   /** Cancelled or failed: nothing starts until `start` or `resume`. */
   #halted = false;
   #closed = false;
@@ -369,6 +373,20 @@ export class DownloadScheduler {
    * Starts a download over [from, limit) within the per-file and overall caps; at a cap, a
    * demand download stops one no waiting read needs. Null when none could start now.
    */
+  /**
+   * The file's progress as the connection slots judge it (DownloadSlots: a stalled file gives
+   * its connections away, and takes none). Holding a connection, or asking while another of
+   * its downloads runs, it is as stalled as its last byte says. Asking with none running, it
+   * is starved, not stalled (it had no connection to stall on), unless it gave one away for
+   * stalling, or its reads failed for a stall, since its last byte: stalled files never trade
+   * connections among themselves.
+   */
+  #askerOrHolderProgressAt (asking: boolean): number {
+    const file = this.#file;
+    const stalledBefore = file.readsStalled || this.#yieldedAt >= file.lastProgressAt;
+    return asking && this.#downloads.size === 0 && !stalledBefore ? performance.now() : file.lastProgressAt;
+  }
+
   #spawn (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload | null {
     if (this.#downloads.size + this.#ending >= this.#opts.maxPerFile) {
       // The victim's end runs #continueWork, which starts this read's download.
@@ -382,8 +400,13 @@ export class DownloadScheduler {
     const slot: SlotHolder = {
       get kind () { return download?.kind ?? kind; },
       needed: () => download !== null && this.#needed().has(download),
-      fileLastProgressAt: () => this.#file.lastProgressAt,
-      preempt: () => { if (download !== null) this.#retire(download); },
+      fileLastProgressAt: () => this.#askerOrHolderProgressAt(download === null),
+      preempt: () => {
+        if (download === null) return;
+        // A fill, or a download no waiting read needs, gives way to any read; a needed one only for stalling.
+        if (download.kind === 'demand' && this.#needed().has(download)) this.#yieldedAt = performance.now();
+        this.#retire(download);
+      },
     };
     if (!this.#opts.slots.acquire(slot, this.#continueWork)) return null;
     download = this.#opts.createDownload(kind, from, limit, allowedEnd);

@@ -186,6 +186,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     });
     const rate = this.#rate;
     const lastProgressAt = (): number => this.#lastProgressAt;
+    const readsStalled = (): boolean => this.#readsStalledAt !== null;
     this.#scheduler = new DownloadScheduler({
       size: this.size,
       firstMissing: (from, to) => this.#present.firstMissing(from, to),
@@ -193,6 +194,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       get bytesPerSecond () { return rate.bytesPerSecond; },
       get presentBytes () { return present.bytes; },
       get lastProgressAt () { return lastProgressAt(); },
+      get readsStalled () { return readsStalled(); },
     }, {
       slots: opts.slots,
       maxPerFile: opts.maxDownloadsPerFile,

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useOriginAndAgent } from '../helpers/fixtures';
 import { spawn } from 'node:child_process';
-import { hashFile } from '../helpers/agent';
 import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
@@ -45,7 +44,10 @@ describe('deadlines under load', () => {
       'echo "E $? $(date +%s%N)"';
     const list = Array.from({ length: READS_PER_FILE }, () => names.map(n => fx.agent.path(n))).flat().join('\n') + '\n';
     const readers = runWithInput('xargs', ['-d', '\n', '-P', String(FILES * READS_PER_FILE), '-n', '1', 'sh', '-c', script], list);
-    const healthyHash = hashFile(fx.agent.path('healthy.bin'), { timeoutMs: 60_000 });
+    // A program that opens the healthy file with the others and reads it 1.5 s later: its file has
+    // had no byte, and no connection, for longer than a stalled file's yield when it asks for one.
+    const healthyHash = runWithInput('sh', ['-c', 'exec 3<"$0" && sleep 1.5 && sha256sum <&3', fx.agent.path('healthy.bin')], '')
+      .then(out => out.split(' ')[0]);
     const out = await readers;
     const starts = [...out.matchAll(/^S (\d+)$/gm)].map(m => Number(BigInt(m[1]) / 1_000_000n));
     const ends = [...out.matchAll(/^E (\d+) (\d+)$/gm)].map(m => ({ code: Number(m[1]), at: Number(BigInt(m[2]) / 1_000_000n) }));

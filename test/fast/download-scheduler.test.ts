@@ -133,6 +133,24 @@ describe('DownloadScheduler', () => {
     assert.equal(a.running[0].kind, 'fill');
   });
 
+  it('a file asking for its first connection is starved, not stalled, however old its last byte: it takes a stalled one', async () => {
+    const slots = new DownloadSlots(1);
+    const stalled = new SchedulerHarness(10 * MiB, { slots });
+    stalled.read(0, 4096, 4096);
+    stalled.lastProgressAt = performance.now() - 10_000;
+    const waited = new SchedulerHarness(10 * MiB, { slots });
+    waited.lastProgressAt = performance.now() - 10_000; // opened long ago, never had a connection
+    const r = waited.read(0, 4096, 4096);
+    await settle();
+    assert.equal(waited.scheduler.active, 1, 'it took the stalled file\'s connection');
+    waited.running[0].receive(4096);
+    assert.equal(r.outcome, 'ok');
+    // The stalled file, its connection taken, asks again: it is stalled, and takes nothing back.
+    stalled.read(8192, 4096, 4096);
+    await settle();
+    assert.equal(stalled.scheduler.active, 0, 'stalled files do not trade connections');
+  });
+
   it('never lets stalled files starve a healthy one: the download stalled longest gives way', async () => {
     const slots = new DownloadSlots(2);
     const stalled = [new SchedulerHarness(10 * MiB, { slots }), new SchedulerHarness(10 * MiB, { slots })];

@@ -131,6 +131,8 @@ export class SchedulerHarness implements ScheduledFile {
   bytesPerSecond: number;
   /** The file's last byte; a test may set it back to make the file look stalled. */
   lastProgressAt = performance.now();
+  /** Its reads failed for a stall; a test may set it. */
+  readsStalled = false;
 
   constructor (size: number, opts: HarnessOptions = {}) {
     this.size = size;
