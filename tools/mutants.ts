@@ -28,7 +28,8 @@ interface Mutant {
   env?: Record<string, string>;
 }
 
-const modelEnv = { MODEL_RUNS: '60', MODEL_NO_SHRINK: '1' };
+/** The model test as the suite runs it (its default number of runs), reporting a failure unshrunk. */
+const modelEnv = { MODEL_NO_SHRINK: '1' };
 
 const MUTANTS: Mutant[] = [
   {

@@ -35,7 +35,7 @@ import { generateContent, TestOrigin } from '../../tools/test-origin';
  *     is on disk with the origin's bytes;
  *   - no read has waited past its deadlines.
  * Mutation checks (npm run mutants) show which broken promises it catches.
- * Runs: MODEL_RUNS (default 12 in the suite); MODEL_SEED and MODEL_PATH (from a failure's report) replay one;
+ * Runs: MODEL_RUNS (default 100 in the suite, about 10 s); MODEL_SEED and MODEL_PATH (from a failure's report) replay one;
  * MODEL_NO_SHRINK=1 reports the first failing run as it was.
  */
 
@@ -132,7 +132,8 @@ type Step =
   | { k: 'cancel' }
   | { k: 'resume' }
   | { k: 'fill' }
-  | { k: 'sync' }
+  | { k: 'commit' }
+  | { k: 'sync'; thenDrop: boolean }
   | { k: 'restart' }
   | { k: 'diskFull'; on: boolean }
   | { k: 'pause'; ms: number };
@@ -160,7 +161,8 @@ function stepArb (size: number): fc.Arbitrary<Step> {
     { weight: 1, arbitrary: fc.constant({ k: 'cancel' as const }) },
     { weight: 1, arbitrary: fc.constant({ k: 'resume' as const }) },
     { weight: 2, arbitrary: fc.constant({ k: 'fill' as const }) },
-    { weight: 2, arbitrary: fc.constant({ k: 'sync' as const }) },
+    { weight: 3, arbitrary: fc.constant({ k: 'commit' as const }) },
+    { weight: 3, arbitrary: fc.record({ k: fc.constant('sync' as const), thenDrop: fc.boolean() }) },
     { weight: 1, arbitrary: fc.constant({ k: 'restart' as const }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('diskFull' as const), on: fc.boolean() }) },
     { weight: 3, arbitrary: fc.record({ k: fc.constant('pause' as const), ms: fc.integer({ min: 0, max: 80 }) }) }
@@ -406,8 +408,12 @@ class World {
       case 'cancel': return this.store.cancel('cancelled by the model');
       case 'resume': return this.store.resume();
       case 'fill': return this.store.startDownload(true);
-      case 'sync': // the durable commit the committer makes every 30 s, not waited on
+      case 'commit': // the unsynced commit the committer makes every second: a run is shorter than that
+        void this.committer.commit(this.store);
+        return;
+      case 'sync': // the durable commit the committer makes every 30 s, not waited on; an evict may come meanwhile
         void this.committer.commit(this.store, true);
+        if (step.thenDrop) this.store.discard('evicted while a sync ran').catch(() => {});
         return;
       case 'pause': return new Promise(resolve => setTimeout(resolve, step.ms));
       case 'diskFull':
@@ -517,7 +523,7 @@ describe('the store never serves or claims a byte that is not the origin\'s (mod
         await fsp.rm(dir, { recursive: true, force: true });
       }
     }), {
-      numRuns: Number(process.env.MODEL_RUNS ?? 12),
+      numRuns: Number(process.env.MODEL_RUNS ?? 100),
       seed,
       path: process.env.MODEL_PATH,
       endOnFailure: process.env.MODEL_NO_SHRINK !== undefined,
