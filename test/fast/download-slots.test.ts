@@ -101,7 +101,8 @@ describe('DownloadSlots, the connection cap across files', () => {
     const stoppedNow = new Promise<void>(resolve => { stopped = resolve; });
     const soon = { ...holder('demand', true, STALLED_YIELD_MS - 150), preempt () { this.preempted++; stopped(); } };
     slots.acquire(soon, nothing);
-    const healthy = holder('demand');
+    // Healthy: its file's bytes keep coming, so a late timer cannot make it look stalled too.
+    const healthy = { ...holder('demand'), fileLastProgressAt: () => performance.now() };
     let tries = 0;
     const retry = (): void => { tries++; slots.acquire(healthy, retry); };
     assert.equal(slots.acquire(healthy, retry), false);
