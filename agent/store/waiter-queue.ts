@@ -25,8 +25,6 @@ import type { Span } from './range-set';
 
 export type WaitCallback = (err: FsError | null) => void;
 
-const STALLED = 'download stalled';
-
 export interface WaiterQueueOptions {
   /** A waiter fails once the download has received nothing for this long. */
   stallMs: number;
@@ -228,19 +226,21 @@ export class WaiterQueue {
     const now = this.#opts.now();
     let next = Infinity;
     const expired: Array<[Waiter, FsError]> = [];
+    let stalled = false;
     for (let i = this.#arrivalHead; i < this.#byArrival.length; i++) {
       const w = this.#byArrival[i];
       if (w.cb === null) continue;
       const idleMs = now - this.#opts.lastProgressAt(w.offset, w.end, w.since);
       if (idleMs >= this.#opts.stallMs) {
-        expired.push([w, new FsError('ETIMEDOUT', `${STALLED}: no data from the origin for ${Math.round(idleMs / 1000)} s`)]);
+        stalled = true;
+        expired.push([w, new FsError('ETIMEDOUT', `download stalled: no data from the origin for ${Math.round(idleMs / 1000)} s`)]);
       } else if (now - w.since >= this.#opts.maxWaitMs) {
         expired.push([w, new FsError('ETIMEDOUT', `read waited ${Math.round(this.#opts.maxWaitMs / 1000)} s (read-max-wait) for data`)]);
       } else {
         next = Math.min(next, this.#dueAt(w));
       }
     }
-    if (expired.some(([, err]) => err.message.startsWith(STALLED))) this.#opts.onStalled?.();
+    if (stalled) this.#opts.onStalled?.();
     for (const [w, err] of expired) this.#settle(w, err);
     if (expired.length > 0) this.#afterSettle();
     if (this.#live > 0) this.#arm(next);
