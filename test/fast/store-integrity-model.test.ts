@@ -488,7 +488,7 @@ describe('the store never serves or claims a byte that is not the origin\'s (mod
     await fsp.rm(root, { recursive: true, force: true });
   });
 
-  it('under random reads, drops, new versions, restarts and a filling disk', async () => {
+  it('under random reads, drops, new versions, restarts and a filling disk', { timeout: 600_000 }, async () => {
     let run = 0;
     const totals = { runs: 0, readBytes: 0, failedReads: 0, claimedBytesChecked: 0 };
     const seed = process.env.MODEL_SEED === undefined ? undefined : Number(process.env.MODEL_SEED);
