@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { useOriginAndAgent } from '../helpers/fixtures';
 import { hashFile, readRange, run } from '../helpers/agent';
+import { waitForFile } from '../helpers/wait';
 import { sha256 } from '../../tools/test-origin';
 
 const MiB = 1024 * 1024;
@@ -49,8 +50,8 @@ describe('a misbehaving origin', () => {
     const head = await readRange(fx.agent.path('vanishes.bin'), 0, 1 * MiB, { timeoutMs: 10_000 });
     assert.equal(head.code, 0);
     assert.ok(head.stdout.equals(content.subarray(0, 1 * MiB)));
-    const files = await fx.agent.rpc<Array<{ name: string; state: string; lastError: string | null }>>('files.list');
-    const f = files.find(x => x.name === 'vanishes.bin')!;
+    // dd's open tried the failed file again (as an open does): wait for that attempt's verdict.
+    const f = await waitForFile(fx.agent, 'vanishes.bin', x => !['downloading', 'stalled', 'idle'].includes(x.state), 10_000);
     assert.equal(f.state, 'error');
     assert.match(String(f.lastError), /404/);
   });
