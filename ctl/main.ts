@@ -15,7 +15,6 @@ import { joinCommandWords, splitCommandWords } from './command-words';
 import { addFromList, folderReport, parseDuration, type FromFileResult } from './folders';
 import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
 import { showLogs } from './logs';
-import { agentStartHint } from './start-hint';
 import { defaultKind, install, renderService, serviceState, uninstall, type ServiceKind } from './service';
 import { statusHeader, watchStatus } from './watch';
 
@@ -43,7 +42,8 @@ async function withAgent (run: (client: AgentClient, json: boolean) => Promise<v
     client = await AgentClient.connect(socket);
   } catch (err) {
     if (err instanceof NoAgentError) {
-      const start = agentStartHint(path.resolve(__dirname, '..', '..'), socket, socket === defaultPaths().socket);
+      // `npm link` (a clone) and `npm install -g` both put the agent's command on PATH.
+      const start = socket === defaultPaths().socket ? 'fusestream-agent' : `fusestream-agent --socket ${socket}`;
       fail(EXIT.noAgent, `no fusestream agent is running (nothing answers on ${socket}); start one with: ${start}`, json);
     }
     throw err;

@@ -59,12 +59,12 @@ async function main (): Promise<void> {
   }
   client.close();
 
-  const fsctl = `npx fsctl --socket ${socket}`;
+  const fsctl = `fsctl --socket ${socket}`;
   process.stdout.write(`
 fusestream demo: three files from a local origin are mounted at
   ${mount}
 
-Try, in another terminal:
+Try, in another terminal (fsctl is on your PATH after npm link; see the README):
   ls -lR ${mount}                               # sizes at once, nothing downloaded yet
   cat ${mount}/notes.txt
   cat ${mount}/videos/big-video.mp4 > /dev/null &   # streams at ${DEMO_RATE / MiB} MiB/s while it arrives

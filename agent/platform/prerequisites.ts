@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 
 /** What the check asks of the machine: put apart so both platforms' answers can be tested anywhere. */
 export interface MachineProbe {
@@ -8,6 +9,9 @@ export interface MachineProbe {
   /** Loads the FUSE binding; its error message, or null when it loaded. */
   loadBinding (): string | null;
 }
+
+/** fusestream's own folder (a clone, or where npm installed it), where `npm run build:binding` runs. */
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
 export const MACFUSE_BUNDLE = '/Library/Filesystems/macfuse.fs';
 const OSXFUSE_BUNDLE = '/Library/Filesystems/osxfuse.fs';
@@ -51,7 +55,7 @@ async function checkMac (probe: MachineProbe): Promise<string[]> {
   const binding = probe.loadBinding();
   if (binding !== null) {
     missing.push(
-      `the FUSE binding could not be loaded (${binding}): run npm ci in fusestream's folder, which builds it against macFUSE ` +
+      `the FUSE binding could not be loaded (${binding}): build it against macFUSE with npm run build:binding in ${PACKAGE_ROOT} ` +
       '(it needs the command line tools: xcode-select --install)'
     );
   }
@@ -64,7 +68,7 @@ async function checkLinux (probe: MachineProbe): Promise<string[]> {
   if (binding !== null) {
     missing.push(
       `the FUSE binding could not be loaded (${binding}): install libfuse2 and the tools that build the binding ` +
-      '(Debian/Ubuntu: sudo apt-get install libfuse2 libfuse-dev pkg-config python3 make g++), then run npm ci in fusestream\'s folder'
+      `(Debian/Ubuntu: sudo apt-get install libfuse2 libfuse-dev pkg-config python3 make g++), then npm run build:binding in ${PACKAGE_ROOT}`
     );
   }
   if (!(await probe.exists('/dev/fuse', constants.R_OK | constants.W_OK))) {

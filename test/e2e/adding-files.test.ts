@@ -107,8 +107,7 @@ describe('fsctl add and fsctl ls', () => {
     const r = await fsctl({ dirs: { ...fx.agent.dirs, socket: `${fx.agent.dirs.dir}/nobody.sock` } } as AgentProcess, ['ls']);
     assert.equal(r.code, 3);
     assert.equal(r.stderr.trim().split('\n').length, 1);
-    // The suite runs from a clone, where `npm start` is what starts an agent.
-    assert.match(r.stderr, /no fusestream agent is running.*start one with: (cd .* && )?npm start -- --socket .*nobody\.sock$/m);
+    assert.match(r.stderr, /no fusestream agent is running.*start one with: fusestream-agent --socket .*nobody\.sock$/m);
   });
 
   it('exits 2 on a usage error', async () => {

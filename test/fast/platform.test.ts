@@ -161,14 +161,14 @@ describe('prerequisites per platform', () => {
     assert.deepEqual(await checkPrerequisites('darwin', probe([MACFUSE_BUNDLE, MACFUSE_LIBRARY])), []);
     const [lib, binding] = await checkPrerequisites('darwin', probe([MACFUSE_BUNDLE], 'Cannot find module build/Release/fuse.node'));
     assert.match(lib, /libfuse\.2\.dylib is missing: reinstall macFUSE/);
-    assert.match(binding, /Cannot find module .* run npm ci .* xcode-select --install/);
+    assert.match(binding, /Cannot find module .* npm run build:binding in \/.* xcode-select --install/);
   });
 
   it('Linux: the binding, /dev/fuse and fusermount, each with its fix', async () => {
     assert.deepEqual(await checkPrerequisites('linux', probe(['/dev/fuse', '/usr/bin/fusermount'])), []);
     const missing = await checkPrerequisites('linux', probe([], 'libfuse.so.2: cannot open shared object file'));
     assert.equal(missing.length, 3);
-    assert.match(missing[0], /libfuse\.so\.2.*apt-get install libfuse2 libfuse-dev/);
+    assert.match(missing[0], /libfuse\.so\.2.*apt-get install libfuse2 libfuse-dev.*npm run build:binding in \//);
     assert.match(missing[1], /modprobe fuse/);
     assert.match(missing[2], /install fuse3/);
   });
