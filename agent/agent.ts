@@ -647,7 +647,7 @@ export class Agent implements FsBackend, ControlTarget {
     const moving = state === 'downloading' || state === 'stalled';
     return {
       name: entry.name,
-      url: entry.url,
+      url: displayUrl(entry.url),
       size: entry.origin.size,
       presentBytes: present,
       state,

@@ -10,6 +10,7 @@ import {
 } from '../agent/control/protocol';
 import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
 import { logDir } from '../agent/log';
+import { displayUrl } from '../agent/origin/origin-info';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { joinCommandWords, splitCommandWords } from './command-words';
 import { addFromList, folderReport, parseDuration, type FromFileResult } from './folders';
@@ -257,7 +258,7 @@ async function addList (
   }
   if (json) printJson(res);
   else {
-    for (const f of res.failed) process.stdout.write(`failed   line ${f.line}${f.url !== '' ? ` ${f.url}` : ''}: ${f.error}\n`);
+    for (const f of res.failed) process.stdout.write(`failed   line ${f.line}${f.url !== '' ? ` ${displayUrl(f.url)}` : ''}: ${f.error}\n`);
     process.stdout.write(`${res.added.length} added, ${res.already.length} already in the mount, ${res.failed.length} failed\n`);
   }
   if (res.failed.length > 0) process.exitCode = EXIT.refused;

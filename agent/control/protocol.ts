@@ -66,6 +66,7 @@ export type { FileState };
 
 export interface FileSummary {
   name: string;
+  /** Where it comes from, without anything that grants access (`displayUrl`): the API never hands out a secret. */
   url: string;
   size: number;
   presentBytes: number;
@@ -203,6 +204,7 @@ export interface FolderResult {
 
 export interface FolderSummary {
   name: string;
+  /** As `FileSummary.url`: without anything that grants access. */
   url: string;
   include: string[];
   exclude: string[];

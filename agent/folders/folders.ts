@@ -230,7 +230,7 @@ export class Folders {
     const { name, url, include, exclude, depth, refreshEveryMs } = s.record;
     return {
       name,
-      url,
+      url: displayUrl(url),
       include,
       exclude,
       depth,

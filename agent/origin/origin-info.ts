@@ -39,11 +39,31 @@ export function sameVersion (held: OriginInfo, now: OriginInfo): boolean {
 }
 
 /**
- * A URL fit for a log line or an error message: no user info and no query string, since
- * signed URLs carry their credentials there.
+ * A URL fit for a log line, an error message or fsctl's output: scheme, host and path, less
+ * what may grant access: user info, the query string (where S3, GCS, CloudFront and Azure
+ * sign) and every path segment that looks like a token (links signed in the path, share
+ * links, API keys), each shown as `[redacted]`. The agent keeps the whole URL to itself.
  */
 export function displayUrl (url: string | URL): string {
   let u: URL;
   try { u = typeof url === 'string' ? new URL(url) : url; } catch { return '[invalid URL]'; }
-  return `${u.protocol}//${u.host}${u.pathname}${u.search !== '' ? '?[redacted]' : ''}`;
+  const path = u.pathname.split('/').map(s => tokenLike(s) ? '[redacted]' : s).join('/');
+  return `${u.protocol}//${u.host}${path}${u.search !== '' ? '?[redacted]' : ''}`;
+}
+
+/**
+ * True for a path segment that may be a credential. Tokens are long runs of letters and
+ * digits, without the separators names have; a name that looks like one (`Holiday2019Video`)
+ * is redacted too, as the cheaper mistake.
+ */
+function tokenLike (segment: string): boolean {
+  let text = segment;
+  try { text = decodeURIComponent(segment); } catch { /* shown as it is */ }
+  const stem = text.replace(/\.[A-Za-z0-9]{1,5}$/, '');
+  return stem.split(/[-_ .+~,()[\]]+/).some(run =>
+    run.length >= 24 ||
+    (run.length >= 16 && /\d/.test(run) && /[A-Za-z]/.test(run)) ||
+    (run.length >= 10 && /\d/.test(run) && /[a-z]/.test(run) && /[A-Z]/.test(run)) ||
+    /[=%]/.test(run)
+  );
 }
