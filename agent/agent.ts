@@ -36,6 +36,7 @@ import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots, stalledYieldMs } from './store/download-slots';
 import type { FileState, StoreObserver, TempFileStore } from './store/temp-file-store';
+import { makeDir } from './make-dir';
 
 /** Default quota: this much at most... */
 const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
@@ -152,8 +153,8 @@ export class Agent implements FsBackend, ControlTarget {
    */
   static async start (resolved: ResolvedConfig, log: Logger, version: string): Promise<Agent> {
     const config = resolved.config;
-    await fs.mkdir(config.cacheDir, { recursive: true, mode: 0o700 });
-    await fs.mkdir(config.stateDir, { recursive: true, mode: 0o700 });
+    await makeDir(config.cacheDir);
+    await makeDir(config.stateDir);
     const { db, problem } = StateDb.open(path.join(config.stateDir, 'fusestream.db'));
     if (problem !== null) log.error(problem);
     const maxBytes = config.cacheMaxBytes ?? await defaultQuota(db, config.cacheDir);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultPaths, socketPathLimit, type DefaultPaths } from './paths';
 import { MAC_BACKENDS, mountPlan, mountSettingsProblem, type MacBackend, type MountPlanInput } from './platform/mount-options';
+import { makeDir } from './make-dir';
 
 /** The agent's settings, after flags, environment, config file and defaults are merged. */
 export interface AgentConfig {
@@ -387,7 +388,7 @@ export async function checkWritableDirs (r: ResolvedConfig): Promise<void> {
   ];
   for (const [key, dir] of dirs) {
     try {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await makeDir(dir);
       await fs.access(dir, constants.W_OK);
     } catch (err) {
       throw new ConfigError(

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger, type TransportTargetOptions } from 'pino';
+import { makeDirSync } from './make-dir';
 
 /** Fields that may carry credentials; pino blanks them before a line is written. */
 const REDACT = [
@@ -29,7 +29,7 @@ export function logDir (stateDir: string): string {
  */
 export function createLogger (level: string, stateDir: string): Logger {
   // pino-roll links current.log before its own mkdir has run: the folder must exist first.
-  mkdirSync(logDir(stateDir), { recursive: true, mode: 0o700 });
+  makeDirSync(logDir(stateDir));
   const stderrTarget: TransportTargetOptions<Record<string, unknown>> = process.stderr.isTTY
     ? { target: 'pino-pretty', level, options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
     : { target: 'pino/file', level, options: { destination: 2 } };

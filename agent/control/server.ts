@@ -5,6 +5,7 @@ import { createJSONRPCErrorResponse, type JSONRPCResponse, type JSONRPCServer } 
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
 import { MAX_BATCH_CALLS, MAX_LINE_BYTES, RpcError } from './protocol';
+import { makeDir } from '../make-dir';
 
 /** Answers queued for a client that does not read them; past this it is cut off. */
 const MAX_UNREAD_OUTPUT_BYTES = 16 * 1024 * 1024;
@@ -56,7 +57,7 @@ export class ControlServer {
   /** Claims the socket; fails if another agent already answers on it. */
   async listen (): Promise<void> {
     const dir = path.dirname(this.socketPath);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await makeDir(dir);
     await fs.chmod(dir, 0o700);
     if (await isAnswering(this.socketPath)) {
       throw new FsError('EEXIST', `another fusestream agent is already running on ${this.socketPath}`);

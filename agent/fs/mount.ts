@@ -6,6 +6,7 @@ import type { FuseOps } from 'fuse-native';
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
 import type { MountPlan } from '../platform/mount-options';
+import { makeDir } from '../make-dir';
 
 const execFileAsync = promisify(execFile);
 
@@ -117,7 +118,7 @@ export async function prepareMountPoint (
     }
   }
   try {
-    await fs.mkdir(mountPoint, { recursive: true });
+    await makeDir(mountPoint, 0o755);
   } catch (err) {
     throw new FsError('EIO', `cannot create the mount point ${mountPoint}: ${(err as Error).message}`);
   }

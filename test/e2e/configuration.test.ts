@@ -74,6 +74,9 @@ describe('configuration', () => {
       { config: { 'log-level': 'loud' }, message: /"log-level" in the config file .* must be one of trace, debug/ },
       { config: { 'cache-max-bytes': '12' }, message: /"cache-max-bytes" in the config file .* must be a size of at least 1 MiB/ },
       { config: { 'state-dir': path.join(blocker, 'state') }, message: /"state-dir" \(.*a-file\/state, from config\) is not a writable folder: ENOTDIR/ },
+      // Under /proc, mkdir says ENOENT for good; Node's recursive mkdir retried it forever.
+      { config: { 'cache-dir': '/proc/fusestream-test/cache' }, message: /"cache-dir" \(\/proc\/fusestream-test\/cache, from config\) is not a writable folder: ENOENT/ },
+      { config: { 'state-dir': '/proc/self/fusestream' }, message: /"state-dir" \(\/proc\/self\/fusestream, from config\) is not a writable folder: ENOENT/ },
       { raw: '{"read-timeout": 5,', message: /config file .* is not valid JSON/ },
       { raw: '[1, 2]', message: /must hold a JSON object of settings/ },
       { env: { FUSESTREAM_READ_TIMEOUT: 'abc' }, message: /FUSESTREAM_READ_TIMEOUT must be a number of seconds above 0/ },
@@ -95,5 +98,10 @@ describe('configuration', () => {
       assert.equal(await isMounted(dirs.mount), false);
       await fs.rm(file, { force: true });
     }
+    // A mount point that cannot be made is found when mounting (exit 1, as for one that is not empty): also one line, at once.
+    await fs.writeFile(file, JSON.stringify({ ...folders, mount: '/proc/fusestream-test/mnt' }));
+    const r = await run(process.execPath, [AGENT_BIN], { env: { FUSESTREAM_CONFIG: file }, timeoutMs: 20_000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^fusestream-agent: cannot start: cannot create the mount point \/proc\/fusestream-test\/mnt: ENOENT.*\n$/);
   });
 });

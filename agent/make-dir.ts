@@ -1,0 +1,49 @@
+import { mkdirSync, statSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * `mkdir -p` that always ends. Node's own `{ recursive: true }` spins forever (at full CPU)
+ * where the kernel answers ENOENT for a folder it will never create, as under /proc: it
+ * retries the parent, which exists, and then the folder again. This walks up to the nearest
+ * folder that exists, then makes each missing one in turn, and throws the first error.
+ */
+export async function makeDir (dir: string, mode = 0o700): Promise<void> {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    const kind = await fs.stat(at).then(s => s.isDirectory() ? 'folder' : 'other', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return 'missing';
+      throw err;
+    });
+    if (kind === 'other') throw notAFolder(at);
+    if (kind === 'folder' || path.dirname(at) === at) break;
+    missing.push(at);
+  }
+  for (const d of missing.reverse()) {
+    await fs.mkdir(d, { mode }).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST' || !(await fs.stat(d)).isDirectory()) throw err; // another process made it: fine
+    });
+  }
+}
+
+/** `makeDir` for the one place that must be synchronous: the log folder, before the logger exists. */
+export function makeDirSync (dir: string, mode = 0o700): void {
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
+    const stats = statSync(at, { throwIfNoEntry: false });
+    if (stats !== undefined && !stats.isDirectory()) throw notAFolder(at);
+    if (stats !== undefined || path.dirname(at) === at) break;
+    missing.push(at);
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || statSync(d).isDirectory() !== true) throw err;
+    }
+  }
+}
+
+function notAFolder (at: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`ENOTDIR: not a folder, mkdir '${at}'`), { code: 'ENOTDIR', path: at });
+}
