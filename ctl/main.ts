@@ -331,14 +331,14 @@ program.command('status')
   .alias('ls')
   .description('the agent and every file (or those under FOLDER): size, progress, rate, state, open handles, waiting reads')
   .argument('[folder]', 'show only the files under this folder of the mount')
-  .option('-w, --watch', 'live view with progress bars, until Ctrl-C')
+  .option('-w, --watch', 'live view with progress bars, fitted to the terminal, until Ctrl-C')
   .action((folder: string | undefined, opts: { watch?: boolean }) => withAgent(async (client, json) => {
+    const under = folder === undefined ? undefined : folderName(folder);
     if (opts.watch === true) {
-      await watchStatus(client, json).catch(() => process.exit(EXIT.noAgent)); // it said why
+      await watchStatus(client, json, under).catch(() => process.exit(EXIT.noAgent)); // it said why
       return;
     }
     const [all, status] = await Promise.all([client.call<FileSummary[]>(Methods.listFiles), client.call<AgentStatus>(Methods.status)]);
-    const under = folder === undefined ? undefined : folderName(folder);
     const files = under === undefined ? all : all.filter(f => f.name.startsWith(`${under}/`));
     if (json) return printJson({ agent: status, files });
     for (const p of status.problems) process.stderr.write(`fsctl: warning: ${p}\n`);
