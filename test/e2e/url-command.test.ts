@@ -176,6 +176,30 @@ describe('files whose links and tokens expire, refreshed by a url-command', () =
     assert.equal(after.urlCommand?.error, null);
   });
 
+  it('fsctl resume of a file whose command gave only dead links runs the command again, and goes on once it gives good ones', async () => {
+    const { origin, agent } = await setup(['--fill-files-up-to', '0']);
+    const content = origin.add('dead.bin', 16 * MiB, { access: 'signed', throttle: 4 * MiB });
+    const validMs = path.join(agent.dirs.dir, 'valid-ms');
+    await fs.writeFile(validMs, '1000');
+    const mint = `curl -sf "http://127.0.0.1:${origin.port}/_mint/opaque?file=dead.bin&validMs=$(cat '${validMs}')"`;
+    const add = await fsctl(agent, ['add', origin.url('dead.bin'), '--url-command', `sh -c '${mint}'`]);
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal((await readRange(agent.path('dead.bin'), 0, 64 * 1024, { timeoutMs: 20_000 })).code, 0);
+    assert.equal((await fsctl(agent, ['cancel', 'dead.bin'])).code, 0);
+    await fs.writeFile(validMs, '1'); // the API now hands out links dead on arrival
+    await new Promise(resolve => setTimeout(resolve, 1100)); // and the link in hand lapses
+
+    assert.equal((await fsctl(agent, ['resume', 'dead.bin'])).code, 0);
+    assert.notEqual((await readRange(agent.path('dead.bin'), 8 * MiB, 64 * 1024, { timeoutMs: 30_000 })).code, 0);
+    const failed = await waitForFile(agent, 'dead.bin', f => f.state === 'error', 30_000);
+    assert.match(String(failed.lastError), /HTTP 403/);
+    const mintsBefore = origin.mints;
+    await fs.writeFile(validMs, '60000');
+    assert.equal((await fsctl(agent, ['resume', 'dead.bin'])).code, 0);
+    assert.equal(await hashFile(agent.path('dead.bin'), { timeoutMs: 60_000 }), sha256(content));
+    assert.ok(origin.mints > mintsBefore, 'resume ran the command again');
+  });
+
   it('a pasted link that expired is replaced by a url-command with fsctl set-url, keeping the bytes on disk', async () => {
     const { origin, agent } = await setup();
     const size = 16 * MiB;
