@@ -22,6 +22,14 @@ import { statusHeader, watchStatus } from './watch';
 /** fsctl's exit codes, as documented in the README. */
 const EXIT = { ok: 0, refused: 1, usage: 2, noAgent: 3 } as const;
 
+// The reader went away (`fsctl ls | head -1`): stop quietly, as every Unix tool does, rather than die with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 interface GlobalOptions { socket: string; json: boolean }
 
 const program = new Command('fsctl')

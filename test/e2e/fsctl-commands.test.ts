@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { fsctl, hashFile, run } from '../helpers/agent';
+import { fsctl, FSCTL_BIN, hashFile, run } from '../helpers/agent';
 import { sha256 } from '../../tools/test-origin';
 import { waitForEvent, waitForFile } from '../helpers/wait';
 
@@ -147,6 +147,18 @@ describe('every fsctl command against a live agent, in human and --json form', (
     await assert.rejects(fs.stat(fx.agent.path('other.bin')), { code: 'ENOENT' });
     const names = JSON.parse((await fsctl(fx.agent, ['--json', 'ls'])).text).files.map((f: { name: string }) => f.name);
     assert.ok(!names.includes('other.bin'));
+  });
+
+  it('stops quietly when its reader goes away (fsctl ls | head -1), in both forms', async () => {
+    const fsctlCmd = `${process.execPath} ${FSCTL_BIN} --socket ${fx.agent.dirs.socket}`;
+    // `true` reads nothing and exits at once: every write fsctl makes meets a closed pipe.
+    for (const args of ['ls', '--json ls', 'info other.bin', 'waiters', 'config']) {
+      const r = await run('sh', ['-c', `${fsctlCmd} ${args} | true`]);
+      assert.equal(r.stderr, '', `fsctl ${args}: ${r.stderr}`);
+    }
+    const head = await run('sh', ['-c', `${fsctlCmd} ls | head -1`]);
+    assert.equal(head.stderr, '');
+    assert.match(head.stdout.toString(), /\(mounted\)/);
   });
 
   it('every command has --help', async () => {
