@@ -632,7 +632,8 @@ export class Agent implements FsBackend, ControlTarget {
   }
 
   effectiveConfig (): { configFile: string | null; options: ConfigLine[] } {
-    return { configFile: this.resolvedConfig.configFile, options: describeConfig(this.resolvedConfig) };
+    const options = describeConfig(this.resolvedConfig, process.platform, this.#pool.quota.maxBytes);
+    return { configFile: this.resolvedConfig.configFile, options };
   }
 
   requestShutdown (reason: string): void {

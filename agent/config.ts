@@ -85,6 +85,10 @@ function sizeText (n: number): string {
   for (const [unit, power] of [['T', 4], ['G', 3], ['M', 2], ['K', 1]] as const) {
     if (n > 0 && n % 1024 ** power === 0) return `${n / 1024 ** power}${unit}`;
   }
+  // Not a round size (half of some free space): the bytes, and what that is in a unit a person reads.
+  for (const [unit, power] of [['T', 4], ['G', 3], ['M', 2]] as const) {
+    if (n >= 1024 ** power) return `${n} (${(n / 1024 ** power).toFixed(1)}${unit})`;
+  }
   return String(n);
 }
 
@@ -137,6 +141,30 @@ function level (raw: unknown): string {
     throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
   }
   return raw;
+}
+
+/**
+ * The JSON type a config file must give each kind of setting. The environment and flags are
+ * text by nature; a config file is typed, so `"read-timeout": "30"` or `"evict-on-close":
+ * "yes"` is a mistake worth a clear line, not a guess.
+ */
+const CONFIG_FILE_TYPES = new Map<Spec['parse'], 'a number' | 'true or false' | 'a string' | 'a size'>([
+  [seconds, 'a number'], [count, 'a number'], [bool, 'true or false'],
+  [absolutePath, 'a string'], [level, 'a string'], [macBackend, 'a string'],
+  [byteSize, 'a size'], [sizeOrZero, 'a size'],
+]);
+
+function checkConfigFileType (spec: Spec, raw: unknown): void {
+  const wanted = CONFIG_FILE_TYPES.get(spec.parse);
+  const ok = wanted === 'a number'
+    ? typeof raw === 'number'
+    : wanted === 'true or false'
+      ? typeof raw === 'boolean'
+      : wanted === 'a string' ? typeof raw === 'string' : typeof raw === 'string' || typeof raw === 'number';
+  if (ok) return;
+  const example = wanted === 'a number' ? '30' : wanted === 'true or false' ? 'true' : wanted === 'a size' ? '"20G" or 21474836480' : '"…"';
+  throw new Error(`must be ${wanted === 'a size' ? 'a size, as a string or a number of bytes' : wanted} in JSON ` +
+    `(such as ${example}), not ${JSON.stringify(raw)}`);
 }
 
 /** Every agent option, once: flags, environment variables, config keys, checks and help all come from here. */
@@ -295,16 +323,30 @@ export interface ResolvedConfig {
  */
 export interface ConfigLine { key: string; env: string; value: Value; text: string; source: Source; note: string | null }
 
-export function describeConfig (r: ResolvedConfig, platform: NodeJS.Platform = process.platform): ConfigLine[] {
+export function describeConfig (
+  r: ResolvedConfig,
+  platform: NodeJS.Platform = process.platform,
+  cacheMaxBytesInUse: number | null = null
+): ConfigLine[] {
   const plan = mountPlan(platform, mountPlanInput(r.config));
   return SPECS.map(s => {
     const raw = r.config[s.attr] as Value;
-    const value = s.show !== undefined ? s.show(raw) : raw;
-    const text = value === null ? '(automatic)' : s.size === true && typeof value === 'number' ? sizeText(value) : String(value);
-    const note = s.attr === 'readMaxWaitMs' ? plan.readMaxWaitNote : null;
+    let value = s.show !== undefined ? s.show(raw) : raw;
+    let note = s.attr === 'readMaxWaitMs' ? plan.readMaxWaitNote : null;
+    if (s.attr === 'cacheMaxBytes' && value === null) {
+      // Not set: the agent chose a quota at its first start and keeps it; say which and why.
+      value = cacheMaxBytesInUse;
+      note = AUTOMATIC_QUOTA + (cacheMaxBytesInUse === null ? ' (no agent is running to say what it chose)' : '') +
+        '; set cache-max-bytes to choose another';
+    }
+    const text = value === null
+      ? '(automatic)'
+      : s.size === true && typeof value === 'number' ? sizeText(value) + (raw === null ? ' (automatic)' : '') : String(value);
     return { key: s.name, env: envName(s.name), value, text, source: r.sources[s.name], note };
   });
 }
+
+const AUTOMATIC_QUOTA = 'automatic: the smaller of 10 GiB and half the cache disk\'s free space, as it was at the agent\'s first start';
 
 /**
  * Merges flags > environment > config file > defaults and checks every value. Throws a
@@ -338,6 +380,7 @@ export function resolveConfig (
             ? [file[spec.name], 'config']
             : [undefined, 'default'];
     try {
+      if (from === 'config') checkConfigFileType(spec, raw);
       config[spec.attr] = from === 'default' ? spec.defaultValue(d) : spec.parse(raw, from, env);
     } catch (err) {
       const where = from === 'flag'

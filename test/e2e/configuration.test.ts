@@ -55,6 +55,18 @@ describe('configuration', () => {
     assert.match(human.stdout.toString(), /fill-files-up-to\s*│\s*1G\s*│\s*default/);
   });
 
+  it('shows the cache quota an agent chose by itself, and why', async () => {
+    const agent = await AgentProcess.start({ env: { FUSESTREAM_CACHE_MAX_BYTES: undefined } });
+    cleanup(() => agent.cleanup());
+    const status = await agent.rpc<{ cache: { maxBytes: number } }>('agent.status');
+    const live = await agent.rpc<{ options: Array<ConfigLine & { note: string | null }> }>('agent.config');
+    const quota = live.options.find(o => o.key === 'cache-max-bytes')!;
+    assert.deepEqual([quota.value, quota.source], [status.cache.maxBytes, 'default']);
+    const human = (await run(process.execPath, [FSCTL_BIN, '--socket', agent.dirs.socket, 'config'])).stdout.toString();
+    assert.match(human, /cache-max-bytes\s*│\s*\d+.* \(automatic\)\s*│\s*default/);
+    assert.match(human, /^cache-max-bytes: automatic: the smaller of 10 GiB and half the cache disk's free space, as it was at the agent's first start/m);
+  });
+
   it('refuses an invalid configuration with one line naming the key, exit 78, and nothing mounted', async () => {
     const dirs = await makeDirs();
     cleanup(async () => {
@@ -68,9 +80,12 @@ describe('configuration', () => {
     await fs.writeFile(blocker, 'not a folder');
     const cases: Array<{ config?: unknown; raw?: string; env?: NodeJS.ProcessEnv; args?: string[]; message: RegExp }> = [
       { config: { 'read-timout': 5 }, message: /unknown key "read-timout" \(known keys: mount, cache-dir/ },
-      { config: { 'read-timeout': 'soon' }, message: /"read-timeout" in the config file .* must be a number of seconds above 0 \(got "soon"\)/ },
+      { config: { 'read-timeout': -2 }, message: /"read-timeout" in the config file .* must be a number of seconds above 0 \(got -2\)/ },
+      { config: { 'read-timeout': '30' }, message: /"read-timeout" in the config file .* must be a number in JSON \(such as 30\), not "30"/ },
+      { config: { 'evict-on-close': 'yes' }, message: /"evict-on-close" in the config file .* must be true or false in JSON \(such as true\), not "yes"/ },
+      { config: { 'max-connections': [4] }, message: /"max-connections" in the config file .* must be a number in JSON/ },
+      { config: { 'cache-max-bytes': true }, message: /"cache-max-bytes" in the config file .* must be a size, as a string or a number of bytes/ },
       { config: { 'cache-dir': 'relative/cache' }, message: /"cache-dir" in the config file .* must be an absolute path, not "relative\/cache"/ },
-      { config: { 'evict-on-close': 'maybe' }, message: /"evict-on-close" in the config file .* must be true or false/ },
       { config: { 'log-level': 'loud' }, message: /"log-level" in the config file .* must be one of trace, debug/ },
       { config: { 'cache-max-bytes': '12' }, message: /"cache-max-bytes" in the config file .* must be a size of at least 1 MiB/ },
       { config: { 'state-dir': path.join(blocker, 'state') }, message: /"state-dir" \(.*a-file\/state, from config\) is not a writable folder: ENOTDIR/ },
