@@ -646,20 +646,26 @@ export class Agent implements FsBackend, ControlTarget {
     const store = this.#pool.get(entry.id);
     const present = this.#pool.presentBytes(entry.id);
     const state = store?.state ?? (present === entry.origin.size ? 'complete' : 'idle');
-    const moving = state === 'downloading' || state === 'stalled';
+    const source = entry.endpoints.describe();
+    const stalledSince = store?.stalledSince ?? null;
     return {
       name: entry.name,
-      url: displayUrl(entry.url),
+      url: displayUrl(source.url ?? entry.url),
       size: entry.origin.size,
       presentBytes: present,
       state,
-      bytesPerSecond: moving ? Math.round(store?.bytesPerSecond ?? 0) : 0,
+      // A rate only while bytes arrive: the meter's average would show one for seconds after a stall.
+      bytesPerSecond: state === 'downloading' ? Math.round(store?.bytesPerSecond ?? 0) : 0,
       openHandles: store?.openHandles ?? 0,
       waiters: store?.waiterCount ?? 0,
       pinned: this.#pool.isPinned(entry.id),
       lastError: store?.lastError?.message ?? null,
-      urlExpiresAt: entry.endpoints.describe().expiresAt,
+      stalled: stalledSince === null
+        ? null
+        : { since: stalledSince, cause: store?.retrying?.message ?? source.error ?? 'the origin has sent nothing (connection open)' },
+      urlExpiresAt: source.expiresAt,
       source: entry.endpoints.kind,
+      urlRefreshes: source.refreshes,
       verification: this.#verification(entry, store?.state ?? null),
     };
   }

@@ -116,9 +116,16 @@ function parseHeaders (raw: string[], json: boolean): Record<string, string> {
 }
 
 /** When the URL in use stops working, as `fsctl info` shows it. */
+/** How long a stalled file has had nothing, as the state cell's suffix; '' for any other state. */
+function stalledFor (f: FileSummary): string {
+  return f.stalled === null ? '' : ` (nothing for ${duration(Math.max(Date.now() - f.stalled.since, 0))})`;
+}
+
 function expiryText (f: FileSummary): string {
   const at = f.urlExpiresAt;
-  if (at === null) return f.source === 'command' ? '- (not minted yet, or it does not say)' : '- (the URL does not say)';
+  if (at === null && f.source === 'url') return '- (the URL does not say)';
+  if (at === null && f.urlRefreshes === 0) return '- (no link minted yet)';
+  if (at === null) return '- (the link it gave does not say; a new one is minted when it is refused)';
   const left = at - Date.now();
   const late = f.source === 'command' ? 'ago: the command is run again when needed' : 'ago: give a new one with fsctl set-url';
   return `${new Date(at).toISOString()} (${left > 0 ? `in ${duration(left)}` : `${duration(-left)} ${late}`})`;
@@ -357,7 +364,7 @@ program.command('status')
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
       const row = [f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
-      t.push([...row, stateText(f.state, color) + verificationNote(f), f.openHandles, f.waiters]);
+      t.push([...row, stateText(f.state, color) + stalledFor(f) + verificationNote(f), f.openHandles, f.waiters]);
     }
     process.stdout.write(t.toString() + '\n');
     // The table stays narrow: errors are one `fsctl info` away.
@@ -389,7 +396,8 @@ program.command('info')
       ['url expires', expiryText(f)],
       ['size', `${bytes(f.size)} (${f.size} bytes)`],
       ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
-      ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '')],
+      ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '') +
+        (f.stalled !== null ? ` since ${new Date(f.stalled.since).toISOString()}${stalledFor(f)}: ${f.stalled.cause}` : '')],
       ['rate', rate(f.bytesPerSecond)],
       ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)],
       ['download at', f.downloadPosition === null ? '-' : String(f.downloadPosition)],

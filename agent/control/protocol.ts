@@ -77,6 +77,8 @@ export interface FileSummary {
   waiters: number;
   pinned: boolean;
   lastError: string | null;
+  /** While the state is `stalled`: since when nothing has arrived (ms since the epoch), and the last cause known. */
+  stalled: { since: number; cause: string } | null;
   /**
    * When the URL in use stops working, as its signature or bearer token says (ms since the
    * epoch), or null when it does not say. For a file with a url-command: the last one it minted.
@@ -84,6 +86,8 @@ export interface FileSummary {
   urlExpiresAt: number | null;
   /** Where connections get their URL: the one added (`url`) or a url-command (`command`). */
   source: 'url' | 'command';
+  /** Times the url-command gave a link since the agent started (0 for a file with a URL). */
+  urlRefreshes: number;
   /**
    * The check of the file's bytes against the digest the origin (or the user) states: null
    * when nobody states one; `pending` until the file is complete and hashed; `verified`;

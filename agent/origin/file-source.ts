@@ -19,6 +19,8 @@ export interface SourceDetails {
   refreshes: number;
   /** The url-command's last failure, while it lasts (cleared by the next success). */
   error: string | null;
+  /** The URL in use: the one added, or the last one the url-command gave (null before its first run). */
+  url: string | null;
 }
 
 /**
@@ -60,7 +62,10 @@ export class UrlSource implements FileSource {
   endpoint (): Promise<Endpoint> { return Promise.resolve(this.#endpoint); }
   refused (): boolean { return false; }
   accepted (): void {}
-  describe (): SourceDetails { return { kind: 'url', expiresAt: this.#endpoint.expiresAt, refreshes: 0, error: null }; }
+  describe (): SourceDetails {
+    return { kind: 'url', expiresAt: this.#endpoint.expiresAt, refreshes: 0, error: null, url: this.#endpoint.url };
+  }
+
   retryNow (): void {}
   close (): void {}
 }

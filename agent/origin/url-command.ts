@@ -121,6 +121,7 @@ export class CommandSource implements FileSource {
       expiresAt: this.#current?.endpoint.expiresAt ?? null,
       refreshes: this.#refreshes,
       error: this.#lastError?.message ?? null,
+      url: this.#current?.endpoint.url ?? null,
     };
   }
 

@@ -18,6 +18,13 @@ import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'complete' | 'cancelled' | 'error';
 
 /**
+ * A download that has received nothing this long shows as stalled (`fsctl ls`, events), with
+ * no rate: longer than the pauses a healthy origin makes, short enough that a user is not
+ * shown a rate for seconds after the bytes stopped.
+ */
+const STALL_SHOWN_MS = 3000;
+
+/**
  * Fast reads of a downloading file stop past the furthest read JavaScript saw by half that
  * read's read-ahead window, and at most this: a sequential reader still shows itself every
  * few MiB, while its download has half a window left to go, so the download never stops at
@@ -235,9 +242,15 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /** Disk the present bytes take, in whole blocks. */
   get blockBytes (): number { return this.#present.blockBytes; }
 
+  /** Downloading, but nothing has arrived for `STALL_SHOWN_MS` (or read-timeout, if shorter): shown as stalled. */
   get state (): FileState {
-    const quiet = performance.now() - this.#lastProgressAt >= this.#opts.readTimeoutMs;
+    const quiet = performance.now() - this.#lastProgressAt >= Math.min(STALL_SHOWN_MS, this.#opts.readTimeoutMs);
     return this.#state === 'downloading' && quiet ? 'stalled' : this.#state;
+  }
+
+  /** Since when (ms since the epoch) nothing has arrived, while the file shows as stalled; else null. */
+  get stalledSince (): number | null {
+    return this.state === 'stalled' ? Date.now() - (performance.now() - this.#lastProgressAt) : null;
   }
 
   get lastError (): FsError | null { return this.#error; }

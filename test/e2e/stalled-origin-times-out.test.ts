@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readRange } from '../helpers/agent';
+import { fsctl, readRange } from '../helpers/agent';
+import { waitForFile } from '../helpers/wait';
 import { lsWhileRunning, useOriginAndAgent } from '../helpers/fixtures';
 
 const MiB = 1024 * 1024;
@@ -34,5 +35,22 @@ describe('a stalled origin fails readers within the read timeout', () => {
     // Bytes already on disk stay readable after the stall failed a reader.
     const again = await readRange(fx.agent.path('stalls.bin'), 0, 4096, { timeoutMs: 10_000 });
     assert.ok(again.stdout.equals(content.subarray(0, 4096)));
+  });
+
+  it('fsctl ls and info say a stalled file is stalled, since when and why, with no rate or ETA', async () => {
+    fx.origin.add('quiet.bin', 32 * MiB, { stallAt: 4 * MiB, throttle: 8 * MiB });
+    await fx.agent.add(fx.origin.url('quiet.bin'));
+    const reader = readRange(fx.agent.path('quiet.bin'), 12 * MiB, 64 * 1024, { timeoutMs: 60_000 });
+    const stalled = await waitForFile(fx.agent, 'quiet.bin', f => f.state === 'stalled', 20_000);
+    assert.equal(stalled.bytesPerSecond, 0);
+    assert.ok(stalled.stalled !== null && stalled.stalled.since <= Date.now() - 2900, JSON.stringify(stalled.stalled));
+
+    const ls = await fsctl(fx.agent, ['ls']);
+    assert.match(ls.text, /quiet\.bin\s*│\s*32\.0 MiB\s*│\s*\d+%\s*│\s*-\s*│\s*stalled \(nothing for \d/);
+    const info = await fsctl(fx.agent, ['info', 'quiet.bin']);
+    assert.match(info.text, /^state\s+stalled since \d{4}-\d\d-\d\dT[\d:.]+Z \(nothing for [\d.]+ s\): the origin has sent nothing/m);
+    assert.match(info.text, /^rate\s+-$/m);
+    assert.match(info.text, /^eta\s+-$/m);
+    assert.notEqual((await reader).code, 0);
   });
 });

@@ -75,6 +75,10 @@ describe('files whose links and tokens expire, refreshed by a url-command', () =
     assert.ok(Date.now() - started > 2000, 'the read outlived several links');
     assert.ok(origin.refusals >= 2, `${origin.refusals} refusals`);
     assert.ok(info.urlCommand !== null && info.urlCommand.refreshes >= 3, `the command ran ${info.urlCommand?.refreshes} times`);
+    // The link in use (shown without its grant), and what its expiry is known to be.
+    const shown = await fsctl(agent, ['info', 'opaque.bin']);
+    assert.match(shown.text, /^url\s+http:\/\/127\.0\.0\.1:\d+\/opaque\.bin\?\[redacted\]$/m);
+    assert.match(shown.text, /^url expires\s+- \(the link it gave does not say; a new one is minted when it is refused\)$/m);
   });
 
   it('a command that prints a URL and an expiring bearer token: refreshed before it expires, byte-exact', async () => {
