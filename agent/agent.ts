@@ -330,9 +330,10 @@ export class Agent implements FsBackend, ControlTarget {
       const said = { algorithm: digest.algorithm, expected: digest.hex, source: digest.source };
       this.log.warn({ file, ...said, actual }, 'downloaded bytes do not match the digest');
     },
-    onRetry: (store, err, delayMs, attempt) => {
-      this.#events.publish({ type: 'retry', file: store.source.name, error: err.message, delayMs, attempt, at: Date.now() });
-      this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt }, 'download attempt failed; retrying');
+    onRetry: (store, err, delayMs, attempt, withoutProgress) => {
+      const file = store.source.name;
+      this.#events.publish({ type: 'retry', file, error: err.message, delayMs, attempt, withoutProgress, at: Date.now() });
+      this.log.warn({ file: store.source.name, err: err.message, delayMs, attempt, withoutProgress }, 'download attempt failed; retrying');
     },
   };
 

@@ -420,7 +420,10 @@ function eventText (e: AgentEvent, color: boolean): string {
     case 'progress':
       return `${percent(e.presentBytes, e.size)} (${bytes(e.presentBytes)} of ${bytes(e.size)}) at ${rate(e.bytesPerSecond)}`;
     case 'state': return `now ${stateText(e.state, color)}${e.error ? `: ${e.error}` : ''}`;
-    case 'retry': return `attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`;
+    case 'retry': {
+      const streak = e.withoutProgress > 1 ? `, ${e.withoutProgress} in a row without a byte` : '';
+      return `attempt ${e.attempt} failed (${e.error}${streak}); retrying in ${duration(e.delayMs)}`;
+    }
     case 'waiters': return `${e.count} read(s) waiting`;
     case 'changed': return `changed at the origin (now ${bytes(e.size)}, ETag ${e.etag ?? '-'}): old bytes dropped`;
     case 'url-command': return e.ok

@@ -83,7 +83,7 @@ export class StorePool {
         db.setState(store.id, state, err?.message ?? null);
         observer.onStateChange?.(store, state, err);
       },
-      onRetry: (store, err, delayMs, attempt) => observer.onRetry?.(store, err, delayMs, attempt),
+      onRetry: (store, err, delayMs, attempt, withoutProgress) => observer.onRetry?.(store, err, delayMs, attempt, withoutProgress),
       onWaitersChanged: store => observer.onWaitersChanged?.(store),
       onVerified: (store, ok, actual) => {
         if (ok) this.#verified.add(store.id); else this.#verified.delete(store.id);

@@ -16,18 +16,19 @@ export interface ProgressSample {
 
 /**
  * Streams events to subscribed control connections. State changes, retries and errors go
- * out as they happen; a file's count of waiting reads goes out once per event-loop turn in
- * which it changed (a wake may settle thousands at once); progress is sampled twice a
- * second and coalesced (one line per file that moved), and a stall shows as a state change
- * found by the sampler. A client that does not read has events dropped rather than
+ * out as they happen; progress is sampled twice a second and coalesced (one line per file
+ * that moved), and so is a file's count of waiting reads (a line when it differs from the
+ * last one sent); a stall shows as a state change found by the sampler. A client that does not read has events dropped rather than
  * buffered, so it never slows the agent.
  */
 export class EventHub {
   readonly #subscribers = new Set<Connection>();
   readonly #sample: () => ProgressSample[];
   readonly #last = new Map<string, { state: FileState; presentBytes: number }>();
-  /** Files whose waiting reads changed this turn, and what counts them when the turn ends. */
+  /** Files whose waiting reads changed since the last tick, and what counts them. */
   readonly #waiters = new Map<string, { readonly waiterCount: number }>();
+  /** The count last sent per file: a count that came back to it within a tick is not news. */
+  readonly #waitersSent = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor (sample: () => ProgressSample[]) {
@@ -53,10 +54,13 @@ export class EventHub {
     for (const conn of this.#subscribers) conn.sendDroppable(message);
   }
 
-  /** A file's waiting reads changed; free when nobody listens, coalesced when somebody does. */
+  /**
+   * A file's waiting reads changed; free when nobody listens. Sent with the next progress
+   * tick, and only if the count differs from the last one sent: a program reading in small
+   * blocks makes reads wait and wake many times a second, which is not worth a line each.
+   */
   waitersChanged (file: string, counter: { readonly waiterCount: number }): void {
     if (this.#subscribers.size === 0) return;
-    if (this.#waiters.size === 0) setImmediate(() => this.#flushWaiters());
     this.#waiters.set(file, counter);
   }
 
@@ -72,17 +76,24 @@ export class EventHub {
       clearInterval(this.#timer);
       this.#timer = null;
       this.#last.clear();
+      this.#waiters.clear();
+      this.#waitersSent.clear();
     }
   }
 
-  #flushWaiters (): void {
-    const at = Date.now();
-    for (const [file, counter] of this.#waiters) this.publish({ type: 'waiters', file, count: counter.waiterCount, at });
+  #flushWaiters (at: number): void {
+    for (const [file, counter] of this.#waiters) {
+      const count = counter.waiterCount;
+      if (count === (this.#waitersSent.get(file) ?? 0)) continue;
+      this.#waitersSent.set(file, count);
+      this.publish({ type: 'waiters', file, count, at });
+    }
     this.#waiters.clear();
   }
 
   #tick (): void {
     const at = Date.now();
+    this.#flushWaiters(at);
     for (const s of this.#sample()) {
       const last = this.#last.get(s.file);
       if (last !== undefined && last.state !== s.state) {

@@ -37,7 +37,8 @@ export const Notifications = {
 export type AgentEvent =
   | { type: 'state'; file: string; state: FileState; error: string | null; at: number }
   | { type: 'progress'; file: string; presentBytes: number; size: number; bytesPerSecond: number; at: number }
-  | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; at: number }
+  /** A download attempt failed: the file's `attempt`th failure, the last `withoutProgress` of them in a row with no byte. */
+  | { type: 'retry'; file: string; error: string; delayMs: number; attempt: number; withoutProgress: number; at: number }
   | { type: 'waiters'; file: string; count: number; at: number }
   | { type: 'added' | 'removed'; file: string; at: number }
   /** A whole file was hashed against its digest: it matched (`ok`), or its bytes were dropped. */

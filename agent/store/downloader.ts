@@ -46,8 +46,8 @@ export interface DownloaderOptions {
   dispatcher: Dispatcher;
   /** An attempt whose body goes quiet this long is dropped and retried. */
   stallTimeoutMs: number;
-  /** Told of each failed attempt that will be retried. */
-  onRetry?: (err: FsError, delayMs: number, attempt: number) => void;
+  /** Told of each failed attempt that will be retried, with how many in a row brought no byte. */
+  onRetry?: (err: FsError, delayMs: number, withoutProgress: number) => void;
 }
 
 class RetryableStatus extends Error {

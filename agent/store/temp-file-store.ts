@@ -90,7 +90,8 @@ export interface StoreQuota {
 
 export interface StoreObserver {
   onStateChange? (store: TempFileStore, state: FileState, err: FsError | null): void;
-  onRetry? (store: TempFileStore, err: FsError, delayMs: number, attempt: number): void;
+  /** A download attempt failed and is retried: the file's `attempt`th such failure, `withoutProgress` of them in a row with no byte. */
+  onRetry? (store: TempFileStore, err: FsError, delayMs: number, attempt: number, withoutProgress: number): void;
   /** Bytes reached the temp file (not yet synced). */
   onWrite? (store: TempFileStore, bytes: number): void;
   /** All bytes are being dropped; called in the turn the drop begins, before the file is cut, so the database stops claiming them first. */
@@ -127,6 +128,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #error: FsError | null = null;
   /** Why the last attempt failed while a download retries; cleared by the next byte written. */
   #retrying: FsError | null = null;
+  /** Download attempts of this file that failed and were retried, all connections counted. */
+  #failedAttempts = 0;
   /** The file's last byte on disk (or the start of its first download): whether it shows as stalled, and gives its connections away. */
   #lastProgressAt = performance.now();
   /** The file's last byte on disk; -Infinity before the first of this store. */
@@ -491,9 +494,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       origin,
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
-      onRetry: (err, delayMs, attempt) => {
+      onRetry: (err, delayMs, withoutProgress) => {
         this.#retrying = err;
-        this.#opts.observer?.onRetry?.(this, err, delayMs, attempt);
+        this.#failedAttempts += 1;
+        this.#opts.observer?.onRetry?.(this, err, delayMs, this.#failedAttempts, withoutProgress);
       },
     }, kind, from, limit, allowedEnd);
   }

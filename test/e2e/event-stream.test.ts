@@ -59,4 +59,37 @@ describe('fsctl events', () => {
     const [code] = await once(child, 'exit');
     assert.equal(code, 0);
   });
+
+  it('counts waiting reads at most twice a second per file, and numbers a file\'s failed attempts', async () => {
+    fx.origin.add('trickle.bin', 3 * MiB, { throttle: MiB });
+    fx.origin.add('drops.bin', 8 * MiB, { dropAt: 2 * MiB, dropTimes: 3 });
+    await fx.agent.add(fx.origin.url('trickle.bin'));
+    await fx.agent.add(fx.origin.url('drops.bin'));
+    const args = [FSCTL_BIN, '--socket', fx.agent.dirs.socket, '--json', 'events'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const subscribed = once(child.stderr, 'data');
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => { out += chunk; });
+    try {
+      await subscribed;
+      // dd's small reads each wait for bytes arriving at 1 MiB/s: the count of waiting reads changes many times a second.
+      const began = Date.now();
+      const dd = await run('dd', [`if=${fx.agent.path('trickle.bin')}`, 'of=/dev/null', 'bs=4096', 'status=none'], { timeoutMs: 30_000 });
+      const seconds = (Date.now() - began) / 1000;
+      assert.equal(dd.code, 0, dd.stderr);
+      assert.equal((await run('cat', [fx.agent.path('drops.bin')], { timeoutMs: 30_000 })).code, 0);
+      const events = out.trim().split('\n').map(l => JSON.parse(l) as AgentEvent);
+      const waiting = events.filter(e => e.type === 'waiters' && e.file === 'trickle.bin');
+      assert.ok(waiting.length >= 1, 'reads were seen waiting');
+      assert.ok(waiting.length <= Math.ceil(seconds * 2) + 2, `${waiting.length} waiters events in ${seconds.toFixed(1)} s`);
+      const retries = events.filter(e => e.type === 'retry' && e.file === 'drops.bin') as Array<Extract<AgentEvent, { type: 'retry' }>>;
+      // The origin drops the first three bodies that reach 2 MiB: one with bytes, then two resumed right there, with none.
+      assert.deepEqual(retries.map(r => r.attempt), [1, 2, 3], 'each failed attempt has its own number');
+      assert.deepEqual(retries.map(r => r.withoutProgress), [1, 2, 3], JSON.stringify(retries));
+    } finally {
+      child.kill('SIGINT');
+      await once(child, 'exit');
+    }
+  });
 });
