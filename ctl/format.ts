@@ -37,3 +37,15 @@ export function stateText (state: string, color: boolean): string {
   const code = STATE_COLORS[state];
   return color && code !== undefined ? `\x1b[${code}m${state}\x1b[0m` : state;
 }
+
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+
+/**
+ * A file name as a terminal may show it: control characters as escapes (`\n`, `\x1b`), since
+ * a newline would split a table row in two and an escape sequence would act on the terminal.
+ * Names are otherwise shown as they are; `--json` gives them exactly.
+ */
+export function shown (name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return name.replace(/[\x00-\x1f\x7f]/g, c => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -14,7 +14,7 @@ import { displayUrl } from '../agent/origin/origin-info';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { joinCommandWords, splitCommandWords } from './command-words';
 import { addFromList, folderReport, parseDuration, type FromFileResult } from './folders';
-import { bytes, colorEnabled, duration, percent, rate, stateText } from './format';
+import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from './format';
 import { showLogs } from './logs';
 import { defaultKind, install, renderService, serviceState, uninstall, type ServiceKind } from './service';
 import { statusHeader, watchStatus } from './watch';
@@ -154,7 +154,25 @@ function linkNote (f: FileSummary): string | null {
   const left = f.urlExpiresAt - Date.now();
   if (left > 86_400_000) return null;
   const when = left > 0 ? `expires in ${duration(left)}` : `expired ${duration(-left)} ago`;
-  return `${f.name}: its URL ${when}; give a new one with fsctl set-url (or a --url-command)`;
+  return `${shown(f.name)}: its URL ${when}; give a new one with fsctl set-url (or a --url-command)`;
+}
+
+/**
+ * A repeatable option's values. Not commander's variadic `<value...>`, which takes every word
+ * after it: `fsctl add -H "X: 1" URL` would read the URL as a second header.
+ */
+function repeated (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A URL the agent can fetch, or a usage error (exit 2) before anything is asked of it. */
+function checkedUrl (url: string, json: boolean): string {
+  let parsed: URL | null = null;
+  try { parsed = new URL(url); } catch { /* below */ }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    fail(EXIT.usage, `${JSON.stringify(url)} is not an http:// or https:// URL`, json);
+  }
+  return url;
 }
 
 /** --url-command's line as the words the agent will run, or a usage error. */
@@ -177,11 +195,11 @@ program.command('add')
   .description('add a remote file (or with --recursive, a folder; with --from-file, a list of files) to the mount')
   .argument('[url]', 'http(s) URL of the file or folder (may be left out with --url-command and --name, or --from-file)')
   .option('--name <name>', 'path inside the mount (may contain "/" for folders); default: the URL\'s last segment')
-  .option('-H, --header <header...>', 'request header the origin needs, as "Name: value" (repeatable)')
+  .option('-H, --header <header>', 'request header the origin needs, as "Name: value" (repeat -H for more)', repeated)
   .option('--url-command <command>', URL_COMMAND_HELP)
   .option('-r, --recursive', 'add every file of the folder at URL, read from its index page (nginx, Apache, python http.server)')
-  .option('--include <glob...>', 'with --recursive: only files matching one of these globs ("*.mp4", "season 1/**")')
-  .option('--exclude <glob...>', 'with --recursive: no file matching one of these globs')
+  .option('--include <glob>', 'with --recursive: only files matching this glob ("*.mp4", "season 1/**"; repeat for more)', repeated)
+  .option('--exclude <glob>', 'with --recursive: no file matching this glob (repeat for more)', repeated)
   .option('--depth <n>', 'with --recursive: subfolder levels to enter (0: the folder\'s own files); default: all')
   .option('--refresh-every <duration>', 'with --recursive: read the index again this often ("10m", "1h"; at least 10 s)')
   .option('--from-file <list>', 'add every "URL [NAME]" line of this file ("-": stdin); blank lines and # comments are skipped')
@@ -197,6 +215,10 @@ program.command('add')
       if (opts[o] !== undefined) fail(EXIT.usage, `--${o === 'refreshEvery' ? 'refresh-every' : o} goes with --recursive`, json);
     }
     if (url === undefined && opts.urlCommand === undefined) fail(EXIT.usage, 'give a URL, a --url-command, or both', json);
+    if (url !== undefined) checkedUrl(url, json);
+    if (opts.sha256 !== undefined && !/^[0-9a-f]{64}$/i.test(opts.sha256)) {
+      fail(EXIT.usage, `--sha256 takes the 64 hex digits of a sha-256 digest, not ${JSON.stringify(opts.sha256)}`, json);
+    }
     if (url === undefined && opts.name === undefined) fail(EXIT.usage, 'a file added by --url-command alone needs --name', json);
     const params = {
       ...(url !== undefined ? { url } : {}),
@@ -207,7 +229,7 @@ program.command('add')
     };
     const res = await client.call<AddFileResult>(Methods.addFile, params);
     if (json) return printJson(res);
-    process.stdout.write(res.added ? `${res.file.name}\n` : `${res.file.name} (already in the mount from this source)\n`);
+    process.stdout.write(res.added ? `${shown(res.file.name)}\n` : `${shown(res.file.name)} (already in the mount from this source)\n`);
   }));
 
 interface AddOptions {
@@ -227,6 +249,7 @@ async function addFolder (
   client: AgentClient, url: string | undefined, opts: AddOptions, headers: Record<string, string> | undefined, json: boolean
 ): Promise<void> {
   if (url === undefined) fail(EXIT.usage, '--recursive needs the folder\'s URL', json);
+  checkedUrl(url, json);
   if (opts.urlCommand !== undefined) fail(EXIT.usage, '--url-command adds one file; it does not go with --recursive', json);
   const depth = opts.depth === undefined ? undefined : Number(opts.depth);
   if (depth !== undefined && !(Number.isSafeInteger(depth) && depth >= 0)) {
@@ -298,7 +321,7 @@ program.command('folders')
       const filters = [...f.include.map(g => `+${g}`), ...f.exclude.map(g => `-${g}`), ...depth].join(' ') || '-';
       const read = f.lastRefreshAt === null ? '-' : `${duration(Date.now() - f.lastRefreshAt)} ago`;
       const last = f.lastError !== null ? `failed: ${f.lastError}` : read;
-      t.push([f.name, f.files, f.url, filters, f.refreshEveryMs === null ? '-' : `every ${duration(f.refreshEveryMs)}`, last]);
+      t.push([shown(f.name), f.files, f.url, filters, f.refreshEveryMs === null ? '-' : `every ${duration(f.refreshEveryMs)}`, last]);
     }
     process.stdout.write(t.toString() + '\n');
   }));
@@ -307,10 +330,11 @@ program.command('set-url')
   .description('give a file a new URL (a link that expired, say) or url-command; bytes on disk stay if it serves the same version')
   .argument('<file>', 'name in the mount, or a path inside the mount')
   .argument('[url]', 'the new http(s) URL (or give --url-command)')
-  .option('-H, --header <header...>', 'replace the file\'s request headers, as "Name: value" (repeatable); without -H they stay')
+  .option('-H, --header <header>', 'replace the file\'s request headers, "Name: value" (repeat for more); without -H they stay', repeated)
   .option('--url-command <command>', URL_COMMAND_HELP)
   .action((file: string, url: string | undefined, opts: { header?: string[]; urlCommand?: string }) => withAgent(async (client, json) => {
     if ((url === undefined) === (opts.urlCommand === undefined)) fail(EXIT.usage, 'give either a new URL or --url-command', json);
+    if (url !== undefined) checkedUrl(url, json);
     const params = {
       file: await fileArg(client, file),
       ...(url !== undefined ? { url } : {}),
@@ -321,8 +345,8 @@ program.command('set-url')
     if (json) return printJson(res);
     const what = url !== undefined ? 'new URL' : 'new url-command';
     process.stdout.write(res.keptBytes
-      ? `${res.file.name}: ${what}; the same version, so its ${bytes(res.file.presentBytes)} on disk were kept\n`
-      : `${res.file.name}: ${what}; it serves another version, so the bytes on disk were dropped\n`);
+      ? `${shown(res.file.name)}: ${what}; the same version, so its ${bytes(res.file.presentBytes)} on disk were kept\n`
+      : `${shown(res.file.name)}: ${what}; it serves another version, so the bytes on disk were dropped\n`);
   }));
 
 program.command('rm')
@@ -363,13 +387,13 @@ program.command('status')
     if (files.length === 0) { process.stdout.write('no files; add one with: fsctl add URL\n'); return; }
     const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
     for (const f of files) {
-      const row = [f.name + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
+      const row = [shown(f.name) + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
       t.push([...row, stateText(f.state, color) + stalledFor(f) + verificationNote(f), f.openHandles, f.waiters]);
     }
     process.stdout.write(t.toString() + '\n');
     // The table stays narrow: errors are one `fsctl info` away.
     const failed = files.filter(f => f.state === 'error');
-    if (failed.length > 0) process.stdout.write(`${failed.length} failed; the reason: fsctl info ${failed[0].name}\n`);
+    if (failed.length > 0) process.stdout.write(`${failed.length} failed; the reason: fsctl info ${shown(failed[0].name)}\n`);
     for (const f of files) {
       const note = linkNote(f);
       if (note !== null) process.stdout.write(note + '\n');
@@ -384,7 +408,7 @@ program.command('info')
     if (json) return printJson(f);
     const lastError = f.lastError ?? (f.retrying !== null ? `retrying after: ${f.retrying}` : '-');
     const rows: Array<[string, string]> = [
-      ['name', f.name],
+      ['name', shown(f.name)],
       ['url', f.url],
       ...(f.urlCommand === null
         ? []
@@ -444,8 +468,8 @@ program.command('verify')
     if (!r.ok) process.exitCode = EXIT.refused;
     if (json) return printJson(r);
     process.stdout.write(r.ok
-      ? `${r.file}: verified (${r.algorithm} ${r.actual})\n`
-      : `${r.file}: does not match its ${r.algorithm} (expected ${r.expected}, got ${r.actual}); ` +
+      ? `${shown(r.file)}: verified (${r.algorithm} ${r.actual})\n`
+      : `${shown(r.file)}: does not match its ${r.algorithm} (expected ${r.expected}, got ${r.actual}); ` +
         'its bytes were dropped and are fetched again\n');
   }));
 
@@ -457,7 +481,7 @@ fileCommand(
   'prefetch',
   'download the whole file now, with no reader',
   Methods.prefetch,
-  f => `prefetching ${f.name} (${percent(f.presentBytes, f.size)} present)`
+  f => `prefetching ${shown(f.name)} (${percent(f.presentBytes, f.size)} present)`
 );
 
 program.command('evict')
@@ -491,7 +515,7 @@ program.command('waiters')
     const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'reader']);
     for (const w of waiters) {
       t.push(
-        [w.file, w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', readerText(w)]
+        [shown(w.file), w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', readerText(w)]
       );
     }
     process.stdout.write(t.toString() + '\n');
@@ -507,7 +531,7 @@ program.command('events')
       if (json) { process.stdout.write(JSON.stringify(e) + '\n'); return; }
       const time = new Date(e.at).toISOString().slice(11, 23);
       const what = eventText(e, color);
-      process.stdout.write(`${time} ${e.file} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
+      process.stdout.write(`${time} ${shown(e.file)} ${e.type === 'progress' ? 'progress' : ''} ${what}\n`.replace(/ {2,}/g, ' '));
     };
     await client.call(Methods.subscribe);
     process.stderr.write('fsctl: watching events (Ctrl-C to stop)\n');

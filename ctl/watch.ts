@@ -1,6 +1,6 @@
 import { Methods, type AgentStatus, type FileSummary } from '../agent/control/protocol';
 import type { AgentClient } from './client';
-import { bytes, duration, percent, rate } from './format';
+import { bytes, duration, percent, rate, shown } from './format';
 
 /** How often the live view asks the agent for fresh numbers. */
 const REFRESH_MS = 500;
@@ -24,7 +24,7 @@ function barLine (f: FileSummary): string {
   const filled = f.size === 0 ? BAR_WIDTH : Math.floor((f.presentBytes / f.size) * BAR_WIDTH);
   const bar = '\u2588'.repeat(filled) + '\u2591'.repeat(BAR_WIDTH - filled);
   const waiting = f.waiters > 0 ? ` · ${f.waiters} waiting` : '';
-  return ` ${bar} ${percent(f.presentBytes, f.size).padStart(4)} ${f.state}${waiting} | ${f.name} | ` +
+  return ` ${bar} ${percent(f.presentBytes, f.size).padStart(4)} ${f.state}${waiting} | ${shown(f.name)} | ` +
     `${bytes(f.presentBytes)} of ${bytes(f.size)} | ${rate(f.bytesPerSecond)}`;
 }
 

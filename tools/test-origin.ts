@@ -233,6 +233,11 @@ export class TestOrigin {
     const range = req.headers.range ?? null;
     this.requests.push({ file: name, method: req.method ?? '', range, ifRange: (req.headers['if-range'] as string | undefined) ?? null });
     if (file === undefined && (name === '' || name.endsWith('/'))) { this.#index(name, res); return; }
+    // A folder asked for without its "/": redirected to it, as python's http.server, nginx and Apache do.
+    if (file === undefined && [...this.#files.keys()].some(k => k.startsWith(`${name}/`))) {
+      res.writeHead(301, { location: `/${name.split('/').map(encodeURIComponent).join('/')}/` }).end();
+      return;
+    }
     if (file === undefined) { res.writeHead(404).end(); return; }
     const f = file.faults;
     if (f.redirectTo !== undefined) { res.writeHead(302, { location: f.redirectTo }).end(); return; }

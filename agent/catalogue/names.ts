@@ -1,4 +1,5 @@
 import { FsError } from '../errors';
+import { displayUrl } from '../origin/origin-info';
 
 /** Linux NAME_MAX: longest single path segment, in bytes. */
 const MAX_SEGMENT_BYTES = 255;
@@ -34,8 +35,12 @@ export function nameFromUrl (url: URL): string {
   const raw = url.pathname.split('/').pop() ?? '';
   let decoded = raw;
   try { decoded = decodeURIComponent(raw); } catch { /* keep the raw segment */ }
+  if (url.pathname.endsWith('/')) {
+    const hint = 'add the files in it with fsctl add --recursive URL';
+    throw new FsError('EISDIR', `${displayUrl(url)} ends with "/", as a folder's URL does: ${hint}`);
+  }
   if (decoded === '' || decoded.includes('/')) {
-    throw new FsError('EINVAL', `cannot take a file name from ${url.href}; give one with --name`);
+    throw new FsError('EINVAL', `cannot take a file name from ${displayUrl(url)}; give one with --name`);
   }
   return validateName(decoded);
 }

@@ -50,6 +50,7 @@ export async function probeOrigin (
   if (!headOk && head.statusCode !== 405 && head.statusCode !== 501 && head.statusCode !== 403) {
     throw refusalError(head.statusCode, url, headers);
   }
+  if (headOk) refuseIndexPage(head, url);
   const headInfo = headOk ? fromHead(head) : null;
   if (headInfo !== null && (headInfo.acceptRanges || headInfo.size === 0)) return headInfo;
 
@@ -60,6 +61,7 @@ export async function probeOrigin (
     throw unreachable(url, err);
   }
   dropBody(res);
+  if (res.statusCode === 200 || res.statusCode === 206) refuseIndexPage(res, url);
   if (res.statusCode === 206) {
     const total = /\/(\d+)\s*$/.exec(headerValue(res.headers, 'content-range') ?? '');
     if (total === null) throw new FsError('EIO', `origin sent no total length in Content-Range for ${displayUrl(url)}`);
@@ -72,6 +74,21 @@ export async function probeOrigin (
   }
   if (res.statusCode === 416 && headInfo !== null) return headInfo;
   throw refusalError(res.statusCode, url, headers);
+}
+
+/**
+ * A folder's index page is not a file: an HTML answer from a URL that ends, after redirects,
+ * with "/" (`http://host/videos` answered by python's http.server redirects to `videos/`).
+ * Added as a file, the listing would be what a program reads.
+ */
+function refuseIndexPage (res: OriginResponse, url: string): void {
+  const html = /^\s*text\/html\b/i.test(headerValue(res.headers, 'content-type') ?? '');
+  const history = (res.context as { history?: URL[] } | undefined)?.history;
+  const final = history !== undefined && history.length > 0 ? history[history.length - 1] : new URL(url);
+  if (html && final.pathname.endsWith('/')) {
+    const hint = 'add the files in it with fsctl add --recursive URL';
+    throw new FsError('EISDIR', `${displayUrl(final)} is a folder's index page, not a file: ${hint}`);
+  }
 }
 
 function fromHead (res: OriginResponse): OriginInfo | null {

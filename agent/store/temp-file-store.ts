@@ -545,6 +545,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   async recheck (): Promise<{ ok: boolean; actual: string }> {
     const digest = this.source.origin.digest;
     if (digest === null) throw new FsError('EINVAL', `no digest is known for ${this.source.name}; give one at add time with --sha256`);
+    if (this.#state === 'error' && this.#error !== null) {
+      const why = `${this.source.name} failed (${this.#error.message})`;
+      throw new FsError('EIO', `${why}: there is no whole copy to check; fsctl resume tries again`);
+    }
     if (this.#present.bytes !== this.size || this.#state === 'verifying') {
       throw new FsError('EBUSY', `${this.source.name} is not complete yet; it is verified when its last byte arrives`);
     }

@@ -75,9 +75,8 @@ describe('fsctl add and fsctl ls', () => {
     const nolength = await fsctl(fx.agent, ['add', fx.origin.url('nolength.bin')]);
     assert.equal(nolength.code, 1);
     assert.match(nolength.stderr, /Content-Length/);
-    const notHttp = await fsctl(fx.agent, ['add', 'ftp://127.0.0.1/x']);
-    assert.equal(notHttp.code, 1);
-    assert.match(notHttp.stderr, /only http and https/);
+    const notHttp = await fx.agent.rpc('files.add', { url: 'ftp://127.0.0.1/x' }).catch((e: Error) => e);
+    assert.match(String(notHttp), /only http and https/);
     const names = (await fx.agent.rpc<Array<{ name: string }>>('files.list')).map(f => f.name);
     assert.ok(!names.includes('nothing.bin') && !names.includes('not-there.bin') && !names.includes('nolength.bin'));
   });
@@ -110,6 +109,36 @@ describe('fsctl add and fsctl ls', () => {
     assert.match(r.stderr, /no fusestream agent is running.*start one with: fusestream-agent --socket .*nobody\.sock$/m);
   });
 
+  it('refuses a folder\'s index page as a file, with or without --name, and says to add it with --recursive', async () => {
+    fx.origin.add('show/e1.mp4', 1000);
+    fx.origin.add('show/e2.mp4', 1000);
+    for (const args of [[fx.origin.url('show/')], [fx.origin.url('show'), '--name', 'show.html']]) {
+      const r = await fsctl(fx.agent, ['add', ...args]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /show\/ (is a folder's index page, not a file|ends with "\/", as a folder's URL does): add the files in it with fsctl add --recursive URL/);
+    }
+    assert.doesNotMatch((await fsctl(fx.agent, ['ls'])).text, /show/);
+  });
+
+  it('reads -H before the URL as one header, and the URL as the URL', async () => {
+    fx.origin.add('with-header.bin', 1000);
+    const r = await fsctl(fx.agent, ['add', '-H', 'X-Test: 1', '-H', 'X-Other: 2', fx.origin.url('with-header.bin')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.text.trim(), 'with-header.bin');
+  });
+
+  it('shows a name holding a newline or an escape on one row, escaped; --json gives it exactly', async () => {
+    fx.origin.add('odd.bin', 1000);
+    const name = 'odd\nname\x1b[31m.bin';
+    assert.equal((await fsctl(fx.agent, ['add', fx.origin.url('odd.bin'), '--name', name])).code, 0);
+    const ls = (await fsctl(fx.agent, ['ls'])).text;
+    assert.match(ls, /│ odd\\nname\\x1b\[31m\.bin +│ 1000 B/);
+    assert.ok(!ls.includes('\x1b'), 'no escape sequence reaches the terminal');
+    const listed = JSON.parse((await fsctl(fx.agent, ['ls', '--json'])).text) as { files: Array<{ name: string }> };
+    assert.ok(listed.files.some(f => f.name === name));
+    assert.equal((await fsctl(fx.agent, ['rm', name])).code, 0);
+  });
+
   it('exits 2 on a usage error', async () => {
     const r = await fsctl(fx.agent, ['add']);
     assert.equal(r.code, 2);
@@ -120,5 +149,15 @@ describe('fsctl add and fsctl ls', () => {
     const unclosed = await fsctl(fx.agent, ['add', '--name', 'x', '--url-command', 'mint-url "open']);
     assert.equal(unclosed.code, 2);
     assert.match(unclosed.stderr, /--url-command: the command has an unclosed " quote/);
+    for (const [args, message] of [
+      [['add', 'example.com/talk.mp4'], /"example\.com\/talk\.mp4" is not an http:\/\/ or https:\/\/ URL/],
+      [['add', 'ftp://example.com/talk.mp4'], /is not an http:\/\/ or https:\/\/ URL/],
+      [['add', fx.origin.url('x.bin'), '--sha256', 'abc'], /--sha256 takes the 64 hex digits of a sha-256 digest, not "abc"/],
+      [['add', 'not a url/', '--recursive'], /is not an http:\/\/ or https:\/\/ URL/],
+    ] as Array<[string[], RegExp]>) {
+      const bad = await fsctl(fx.agent, args);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, message);
+    }
   });
 });

@@ -64,6 +64,9 @@ describe('verified content: each file checked against the digest its origin stat
       assert.match(again.stderr, /Input\/output error/);
       assert.equal(again.stdout.length, 0, 'not one byte of a bad copy');
     }
+    const verify = await fsctl(fx.agent, ['verify', 'rotten.bin']);
+    assert.equal(verify.code, 1);
+    assert.match(verify.stderr, /rotten\.bin failed \(two downloads did not match .*\): there is no whole copy to check; fsctl resume tries again/);
   });
 
   it('fsctl verify finds a byte flipped in a complete temp file, drops the bytes and fetches them again', async () => {
