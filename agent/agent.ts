@@ -517,6 +517,7 @@ export class Agent implements FsBackend, ControlTarget {
     if ((given === null) === (urlCommand === null)) throw new FsError('EINVAL', 'give either a new URL or a new url-command');
     const headers = params.headers ?? entry.headers;
     const url = given?.href ?? entry.url;
+    const cancelled = this.#pool.get(entry.id)?.state === 'cancelled';
     const endpoints = this.#endpointsFor(entry.name, url, headers, urlCommand);
     let now: OriginInfo;
     try {
@@ -535,6 +536,12 @@ export class Agent implements FsBackend, ControlTarget {
     this.#db.replaceSource(entry.id, url, headers, urlCommand);
     current.endpoints.close();
     this.#pool.get(entry.id)?.setEndpoints(endpoints);
+    // One rule whatever the version: a new source does not undo a cancel (fsctl resume does).
+    // Another version's bytes went with the old store, and its cancel with them: cancel the new one.
+    const latest = this.catalogue.get(entry.name);
+    if (cancelled && !keptBytes && latest?.id === entry.id) {
+      (await this.#pool.ensure(latest)).cancel(`download of ${entry.name} was cancelled`);
+    }
     this.log.info({ file: entry.name, url: displayUrl(url), urlCommand: urlCommand !== null, keptBytes }, 'new source');
     return { file: this.#summary(this.catalogue.get(entry.name) ?? entry), keptBytes };
   }

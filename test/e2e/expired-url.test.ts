@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FileSummary } from '../../agent/control/protocol';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { fsctl, hashFile } from '../helpers/agent';
+import { fsctl, hashFile, run } from '../helpers/agent';
 import { waitForFile } from '../helpers/wait';
 import { generateContent, sha256 } from '../../tools/test-origin';
 
@@ -54,5 +54,27 @@ describe('a file added by a temporary link', () => {
     assert.equal(set.code, 0, set.stderr);
     assert.match(set.text, /serves another version, so the bytes on disk were dropped/);
     assert.equal(await hashFile(fx.agent.path('moved.bin')), sha256(v2));
+  });
+
+  it('keeps a cancelled file cancelled after set-url, whether the new URL serves the same version or another, until resume', async () => {
+    const v1 = fx.origin.add('paused.bin', 8 * MiB, { throttle: 4 * MiB });
+    await fx.agent.add(fx.origin.url('paused.bin'));
+    assert.equal((await fsctl(fx.agent, ['prefetch', 'paused.bin'])).code, 0);
+    await waitForFile(fx.agent, 'paused.bin', f => f.presentBytes > 0);
+    assert.equal((await fsctl(fx.agent, ['cancel', 'paused.bin'])).code, 0);
+
+    fx.origin.add('paused-mirror.bin', v1);
+    const same = await fsctl(fx.agent, ['set-url', 'paused.bin', fx.origin.url('paused-mirror.bin')]);
+    assert.match(same.text, /the same version/);
+    const v2 = fx.origin.add('paused-v2.bin', generateContent('paused.bin, version 2', 8 * MiB));
+    const other = await fsctl(fx.agent, ['set-url', 'paused.bin', fx.origin.url('paused-v2.bin')]);
+    assert.match(other.text, /another version/);
+    for (const r of [same, other]) assert.equal(r.code, 0, r.stderr);
+    const after = (await fx.agent.rpc<FileSummary[]>('files.list')).find(f => f.name === 'paused.bin')!;
+    assert.equal(after.state, 'cancelled');
+    assert.notEqual((await run('cat', [fx.agent.path('paused.bin')], { timeoutMs: 10_000 })).code, 0, 'reads still fail at once');
+
+    assert.equal((await fsctl(fx.agent, ['resume', 'paused.bin'])).code, 0);
+    assert.equal(await hashFile(fx.agent.path('paused.bin'), { timeoutMs: 60_000 }), sha256(v2));
   });
 });
