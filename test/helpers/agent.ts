@@ -192,6 +192,11 @@ export function run (
       if (timer) clearTimeout(timer);
       resolve({ code, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - began });
     });
+    // A command that cannot be started (not installed) is a result, not an exception.
+    child.on('error', e => {
+      if (timer) clearTimeout(timer);
+      resolve({ code: null, stdout: Buffer.concat(out), stderr: err + e.message, ms: performance.now() - began });
+    });
   });
 }
 
