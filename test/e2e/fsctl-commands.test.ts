@@ -152,7 +152,7 @@ describe('every fsctl command against a live agent, in human and --json form', (
   it('stops quietly when its reader goes away (fsctl ls | head -1), in both forms', async () => {
     const fsctlCmd = `${process.execPath} ${FSCTL_BIN} --socket ${fx.agent.dirs.socket}`;
     // `true` reads nothing and exits at once: every write fsctl makes meets a closed pipe.
-    for (const args of ['ls', '--json ls', 'info other.bin', 'waiters', 'config']) {
+    for (const args of ['ls', '--json ls', 'info films/movie.mkv', 'waiters', 'config']) {
       const r = await run('sh', ['-c', `${fsctlCmd} ${args} | true`]);
       assert.equal(r.stderr, '', `fsctl ${args}: ${r.stderr}`);
     }

@@ -110,7 +110,10 @@ describe('verified content: each file checked against the digest its origin stat
     assert.equal(none.code, 1);
     assert.match(none.stderr, /no digest is known for plain\.bin/);
     const bad = await fsctl(fx.agent, ['add', fx.origin.url('plain.bin'), '--name', 'x.bin', '--sha256', 'abc']);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /64 hexadecimal digits/);
+    assert.equal(bad.code, 2, 'a usage error, found before the agent is asked');
+    assert.match(bad.stderr, /--sha256 takes the 64 hex digits of a sha-256 digest/);
+    const params = { url: fx.origin.url('plain.bin'), name: 'x.bin', sha256: 'abc' };
+    const direct = await fx.agent.rpc('files.add', params).catch((e: Error) => e);
+    assert.match(String(direct), /64 hexadecimal digits/, 'the agent checks it too');
   });
 });
