@@ -20,6 +20,8 @@ import { ServedCounter } from './fs/served-counter';
 import { keepsFilesSparse } from './cache/sparse-check';
 import { currentBootId } from './platform/boot-id';
 import { mountPlan } from './platform/mount-options';
+import { chooseMacBackend, fskitMountFailure, type BackendDecision, type MacFacts } from './platform/mac-backend';
+import { probeMacFacts } from './platform/mac-facts';
 import { processNames } from './platform/process-names';
 import { inhibitorCommand, SleepInhibitor } from './platform/sleep-inhibitor';
 import { FuseMount } from './fs/mount';
@@ -54,6 +56,8 @@ interface DiskFacts {
   sparseFiles: boolean;
   /** This boot's id: ranges committed unsynced are trusted only within it. */
   bootId: string | null;
+  /** macOS: the backend chosen, and what the Mac said (null elsewhere). */
+  mac: { decision: BackendDecision; facts: MacFacts } | null;
 }
 
 /**
@@ -100,7 +104,7 @@ export class Agent implements FsBackend, ControlTarget {
   onStopped: (() => void) | null = null;
 
   private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, disk: DiskFacts) {
-    const { maxBytes, sparseFiles, bootId } = disk;
+    const { maxBytes, sparseFiles, bootId, mac } = disk;
     const config = resolved.config;
     this.resolvedConfig = resolved;
     this.config = config;
@@ -109,7 +113,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.#db = db;
     this.#slots = new DownloadSlots(config.maxConnections, stalledYieldMs(config.readTimeoutMs));
     this.#committer = new RangeCommitter(db, log, bootId);
-    const plan = mountPlan(process.platform, mountPlanInput(config));
+    const plan = mountPlan(process.platform, mountPlanInput(config, mac?.decision.backend));
     if (plan.readMaxWaitNote !== null) log.warn(`read-max-wait ${plan.readMaxWaitNote}`);
     this.#pool = new StorePool({
       cacheDir: config.cacheDir,
@@ -139,7 +143,14 @@ export class Agent implements FsBackend, ControlTarget {
     const inhibitor = new SleepInhibitor({ command: inhibitorCommand(process.platform, process.pid), log, isActive: transferring });
     this.#inhibitor = config.inhibitSleep ? inhibitor : null;
     const openDeadlineMs = plan.fuseTimeouts.default - OPEN_DEADLINE_MARGIN_MS;
-    this.#mount = new FuseMount(config.mount, createFuseOps(this, { openDeadlineMs }), { plan, platform: process.platform, log });
+    const afterFailure = mac === null || mac.decision.backend !== 'fskit'
+      ? undefined
+      : (error: string) => ({
+          message: fskitMountFailure(mac.facts, error, mac.decision.fallback),
+          retry: mac.decision.fallback === null ? null : mountPlan(process.platform, mountPlanInput(config, mac.decision.fallback)),
+        });
+    const ops = createFuseOps(this, { openDeadlineMs });
+    this.#mount = new FuseMount(config.mount, ops, { plan, platform: process.platform, log, afterFailure });
     this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
     this.catalogue.onChange(() => this.#metadata.changed());
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
@@ -160,7 +171,8 @@ export class Agent implements FsBackend, ControlTarget {
     const maxBytes = config.cacheMaxBytes ?? await defaultQuota(db, config.cacheDir);
     const sparseFiles = await keepsFilesSparse(config.cacheDir);
     const bootId = await currentBootId(process.platform);
-    const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId });
+    const mac = await macBackendFor(config, log);
+    const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId, mac });
     if (problem !== null) agent.startupProblems.push(problem);
     if (!sparseFiles) {
       const warning = `the cache folder ${config.cacheDir} does not keep sparse files sparse (HFS+ or exFAT, say): ` +
@@ -770,4 +782,13 @@ async function defaultQuota (db: StateDb, cacheDir: string): Promise<number> {
   const quota = Math.floor(Math.min(DEFAULT_CACHE_MAX_BYTES, st.bavail * st.bsize * DEFAULT_CACHE_FREE_SHARE));
   db.setSetting('default_cache_max_bytes', String(quota));
   return quota;
+}
+
+/** macOS: which backend to mount with, from what the Mac says (logged); null on other platforms. */
+async function macBackendFor (config: AgentConfig, log: Logger): Promise<{ decision: BackendDecision; facts: MacFacts } | null> {
+  if (process.platform !== 'darwin') return null;
+  const facts = await probeMacFacts();
+  const decision = chooseMacBackend(config.macBackend, facts, config.mount);
+  log.info({ backend: decision.backend, fallback: decision.fallback, facts }, `mounting with ${decision.why}`);
+  return { decision, facts };
 }

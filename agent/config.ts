@@ -3,7 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { defaultPaths, socketPathLimit, type DefaultPaths } from './paths';
-import { MAC_BACKENDS, mountPlan, mountSettingsProblem, type MacBackend, type MountPlanInput } from './platform/mount-options';
+import { MAC_BACKEND_SETTINGS, type MacBackendSetting } from './platform/mac-backend';
+import { mountPlan, mountSettingsProblem, type MacBackend, type MountPlanInput } from './platform/mount-options';
 import { makeDir } from './make-dir';
 
 /** The agent's settings, after flags, environment, config file and defaults are merged. */
@@ -33,8 +34,8 @@ export interface AgentConfig {
   maxConnectionsPerFile: number;
   /** Files up to this size are downloaded whole in the background once opened; larger ones as reads ask. */
   fillFilesUpTo: number;
-  /** macOS: mount with macFUSE's kernel extension or with FSKit. */
-  macBackend: MacBackend;
+  /** macOS: mount with macFUSE's kernel extension, with FSKit, or whichever can work here (auto). */
+  macBackend: MacBackendSetting;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -130,9 +131,9 @@ function bool (raw: unknown): boolean {
   throw new Error(`must be true or false (got ${JSON.stringify(raw)})`);
 }
 
-function macBackend (raw: unknown): MacBackend {
-  const found = MAC_BACKENDS.find(b => b === raw);
-  if (found === undefined) throw new Error(`must be one of ${MAC_BACKENDS.join(', ')} (got ${JSON.stringify(raw)})`);
+function macBackend (raw: unknown): MacBackendSetting {
+  const found = MAC_BACKEND_SETTINGS.find(b => b === raw);
+  if (found === undefined) throw new Error(`must be one of ${MAC_BACKEND_SETTINGS.join(', ')} (got ${JSON.stringify(raw)})`);
   return found;
 }
 
@@ -287,9 +288,10 @@ const SPECS: Spec[] = [
     name: 'mac-backend',
     attr: 'macBackend',
     arg: '<backend>',
-    help: 'macOS: mount with macFUSE\'s kernel extension (kext) or FSKit (fskit: macFUSE 5, macOS 15.4+, mounts only in /Volumes)',
+    help: 'macOS: mount with FSKit (fskit: macFUSE 5, macOS 15.4+, in /Volumes, no kernel extension), macFUSE\'s kernel ' +
+      'extension (kext), or auto: FSKit where it can work, else the kernel extension',
     parse: macBackend,
-    defaultValue: () => 'kext',
+    defaultValue: () => 'auto',
   },
   {
     name: 'log-level',
@@ -301,9 +303,12 @@ const SPECS: Spec[] = [
   },
 ];
 
-/** What the platform's mount plan takes from the configuration. */
-export function mountPlanInput (c: AgentConfig): MountPlanInput {
-  return { mountPoint: c.mount, readMaxWaitMs: c.readMaxWaitMs, macBackend: c.macBackend };
+/**
+ * What the platform's mount plan takes from the configuration, for a backend decided
+ * (`auto` is decided on the Mac at start; the deadlines do not depend on it).
+ */
+export function mountPlanInput (c: AgentConfig, backend: MacBackend = c.macBackend === 'auto' ? 'kext' : c.macBackend): MountPlanInput {
+  return { mountPoint: c.mount, readMaxWaitMs: c.readMaxWaitMs, macBackend: backend };
 }
 
 function envName (name: string): string {

@@ -8,11 +8,13 @@ import {
   type AddFileResult, type AgentEvent, type AgentStatus, type FileDetails, type FileSummary, type SetUrlResult, type WaiterSummary,
   type FolderResult, type FolderSummary, type VerifyResult,
 } from '../agent/control/protocol';
-import { ConfigError, resolveConfig, describeConfig, type ConfigLine } from '../agent/config';
+import { ConfigError, resolveConfig, describeConfig, type ConfigLine, type ResolvedConfig } from '../agent/config';
+import type { CheckLine } from '../agent/platform/machine-checks';
 import { logDir } from '../agent/log';
 import { displayUrl } from '../agent/origin/origin-info';
 import { AgentClient, AgentError, NoAgentError } from './client';
 import { joinCommandWords, splitCommandWords } from './command-words';
+import { runDoctor, doctorProbe } from './doctor';
 import { addFromList, folderReport, parseDuration, type FromFileResult } from './folders';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from './format';
 import { showLogs } from './logs';
@@ -610,6 +612,38 @@ program.command('logs')
     } catch (err) {
       fail(EXIT.refused, (err as Error).message, json);
     }
+  });
+
+program.command('doctor')
+  .description('checks everything a mount needs, one line each with the fix (works with no agent running); exit 0 when a mount can work')
+  .action(async () => {
+    const { json } = globals();
+    let config: ResolvedConfig | ConfigError;
+    try {
+      config = resolveConfig({}, process.env, defaultPaths().configFile, false);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      config = err;
+    }
+    const agent = await tryAgent<AgentStatus>(Methods.status);
+    const service = config instanceof ConfigError
+      ? null
+      : await renderService({
+        kind: defaultKind(), home: process.env.HOME ?? '', env: process.env, mount: config.config.mount, stateDir: config.config.stateDir,
+      });
+    const checks = await runDoctor(process.platform, doctorProbe, { config, agent, service });
+    const canMount = checks.every(c => c.status !== 'fail');
+    if (json) printJson({ canMount, checks });
+    else {
+      const color = colorEnabled();
+      const mark = (c: CheckLine): string => {
+        const word = c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'warn' : 'FAIL';
+        return color ? `\x1b[${c.status === 'ok' ? 32 : c.status === 'warn' ? 33 : 31}m${word}\x1b[0m` : word;
+      };
+      for (const c of checks) process.stdout.write(`${mark(c)}  ${c.what}: ${c.detail}\n`);
+      process.stdout.write(canMount ? 'a mount can work here\n' : 'a mount cannot work here until the FAIL lines are fixed\n');
+    }
+    process.exit(canMount ? EXIT.ok : EXIT.refused);
   });
 
 const service = program.command('service').description('start the agent at login: a systemd user unit (Linux) or a LaunchAgent (macOS)');

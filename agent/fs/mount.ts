@@ -18,6 +18,16 @@ export interface MountOptions {
   plan: MountPlan;
   platform: NodeJS.Platform;
   log: Logger;
+  /**
+   * Told why a mount failed: what to say, and another plan to try once (macOS: the kernel
+   * extension after FSKit), or null. Without it, the plan's own hint is said.
+   */
+  afterFailure?: (error: string) => { message: string; retry: MountPlan | null };
+}
+
+/** The mount itself failed (not the mount point, nor a timeout): `reason` is what the binding said. */
+class MountFailed extends FsError {
+  constructor (readonly reason: string, message: string) { super('EIO', message); }
 }
 
 /** The FUSE mount: stale-mount recovery, options that keep stalls isolated, and a clean unmount. */
@@ -55,7 +65,20 @@ export class FuseMount {
   get metadataAnswers (): number { return this.#fuse?.metadataAnswers() ?? 0; }
 
   async mount (): Promise<void> {
-    const { plan, platform, log } = this.#opts;
+    const { plan, log, afterFailure } = this.#opts;
+    try {
+      await this.#mountWith(plan);
+    } catch (err) {
+      if (afterFailure === undefined || !(err instanceof MountFailed)) throw err;
+      const { message, retry } = afterFailure(err.reason);
+      if (retry === null) throw new FsError('EIO', message);
+      log.warn(message);
+      await this.#mountWith(retry);
+    }
+  }
+
+  async #mountWith (plan: MountPlan): Promise<void> {
+    const { platform, log } = this.#opts;
     await prepareMountPoint(this.mountPoint, platform, plan.helperCreatesMountPoint, log);
     // Loaded here, not at import: a missing libfuse is reported by the prerequisite check.
     const FuseNative = require('fuse-native') as typeof Fuse;
@@ -72,7 +95,7 @@ export class FuseMount {
     await withTimeout(new Promise<void>((resolve, reject) => {
       fuse.mount(err => {
         if (err === null || err === undefined) return resolve(); // nanoresource may pass either
-        reject(new FsError('EIO', `could not mount ${this.mountPoint} (${err.message}): ${plan.failureHint}`));
+        reject(new MountFailed(err.message, `could not mount ${this.mountPoint} (${err.message}): ${plan.failureHint}`));
       });
     }), MOUNT_TIMEOUT_MS, `mounting ${this.mountPoint} did not finish within ${MOUNT_TIMEOUT_MS / 1000} s: ${plan.failureHint}`);
     this.#fuse = fuse;

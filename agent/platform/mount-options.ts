@@ -2,7 +2,6 @@ import path from 'node:path';
 
 /** How macFUSE mounts: its kernel extension, or FSKit (macFUSE 5, macOS 15.4+, no kernel extension). */
 export type MacBackend = 'kext' | 'fskit';
-export const MAC_BACKENDS: readonly MacBackend[] = ['kext', 'fskit'];
 
 /**
  * The kernel keeps at most this many read-ahead requests in flight per mount (default 12)

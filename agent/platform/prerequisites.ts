@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { FSKIT_PANE, MACFUSE_BUNDLE, MACFUSE_LIBRARY, OSXFUSE_BUNDLE } from './mac-backend';
 
 /** What the check asks of the machine: put apart so both platforms' answers can be tested anywhere. */
 export interface MachineProbe {
@@ -12,10 +13,6 @@ export interface MachineProbe {
 
 /** fusestream's own folder (a clone, or where npm installed it), where `npm run build:binding` runs. */
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
-
-export const MACFUSE_BUNDLE = '/Library/Filesystems/macfuse.fs';
-const OSXFUSE_BUNDLE = '/Library/Filesystems/osxfuse.fs';
-export const MACFUSE_LIBRARY = '/usr/local/lib/libfuse.2.dylib';
 
 /** This machine, as the agent sees it. */
 export const thisMachine: MachineProbe = {
@@ -42,10 +39,10 @@ async function checkMac (probe: MachineProbe): Promise<string[]> {
   if (!(await probe.exists(MACFUSE_BUNDLE))) {
     const old = await probe.exists(OSXFUSE_BUNDLE) ? ' (only the old osxfuse 3 is installed, which fusestream cannot use)' : '';
     return [
-      `macFUSE is not installed${old}: install macFUSE 4 or 5 from https://macfuse.github.io (or: brew install --cask macfuse), ` +
-      'then allow it in System Settings → Privacy & Security. With the kernel extension (the default), Apple Silicon Macs ' +
-      'must first allow kernel extensions from identified developers in Recovery (Reduced Security); with --mac-backend fskit ' +
-      '(macFUSE 5, macOS 15.4+) no kernel extension is needed: enable macFUSE under File System Extensions instead. See docs/MACOS.md',
+      `macFUSE is not installed${old}: install macFUSE 5 from https://macfuse.github.io (or: brew install --cask macfuse). ` +
+      `On macOS 15.4 or later it mounts with FSKit, with no kernel extension: turn macFUSE on in ${FSKIT_PANE}. ` +
+      'Earlier macOS needs the kernel extension, which Apple Silicon Macs allow only after Recovery (Reduced Security). ' +
+      'fsctl doctor checks the rest; docs/MACOS.md says it step by step',
     ];
   }
   const missing: string[] = [];

@@ -12,7 +12,8 @@ import { forceUnmountCommand, prepareMountPoint } from '../../agent/fs/mount';
 import { defaultPaths } from '../../agent/paths';
 import { MAC_READ_MAX_WAIT_CAP_MS, mountPlan, mountSettingsProblem } from '../../agent/platform/mount-options';
 import { validateName } from '../../agent/catalogue/names';
-import { checkPrerequisites, MACFUSE_BUNDLE, MACFUSE_LIBRARY, type MachineProbe } from '../../agent/platform/prerequisites';
+import { checkPrerequisites, type MachineProbe } from '../../agent/platform/prerequisites';
+import { MACFUSE_BUNDLE, MACFUSE_LIBRARY } from '../../agent/platform/mac-backend';
 import { processNames } from '../../agent/platform/process-names';
 import { servicePath, stableNodePath } from '../../ctl/service';
 import { useCleanups } from '../helpers/fixtures';
@@ -94,7 +95,10 @@ describe('mount options per platform', () => {
     assert.equal(resolveConfig({ 'mac-backend': 'fskit' }, env, null, false, 'darwin').config.mount, '/Volumes/FuseStream');
     const onLinux = resolveConfig({ 'mac-backend': 'fskit', mount: '/home/me/x' }, { HOME: '/home/me' }, null, false, 'linux');
     assert.equal(onLinux.config.macBackend, 'fskit', 'ignored on Linux');
-    assert.throws(() => resolveConfig({ 'mac-backend': 'fuse-t' }, env, null, false, 'darwin'), /--mac-backend must be one of kext, fskit/);
+    assert.throws(() => resolveConfig({ 'mac-backend': 'fuse-t' }, env, null, false, 'darwin'), /--mac-backend must be one of auto, fskit, kext/);
+    // auto (the default) outside /Volumes is not refused: it mounts with the kernel extension there.
+    const auto = resolveConfig({ mount: '/Users/me/Stream' }, env, null, false, 'darwin');
+    assert.equal(auto.config.macBackend, 'auto');
   });
 
   it('fsctl config says when macOS lowers the read deadline', () => {
@@ -153,9 +157,9 @@ describe('prerequisites per platform', () => {
 
   it('macOS: says how to install macFUSE and allow it, for the kext and for FSKit', async () => {
     const [none] = await checkPrerequisites('darwin', probe([]));
-    assert.match(none, /^macFUSE is not installed: install macFUSE 4 or 5 from https:\/\/macfuse\.github\.io/);
+    assert.match(none, /^macFUSE is not installed: install macFUSE 5 from https:\/\/macfuse\.github\.io/);
+    assert.match(none, /mounts with FSKit, with no kernel extension: turn macFUSE on in System Settings → General → Login Items & Extensions/);
     assert.match(none, /Reduced Security/);
-    assert.match(none, /--mac-backend fskit .* no kernel extension is needed/);
     const [old] = await checkPrerequisites('darwin', probe(['/Library/Filesystems/osxfuse.fs']));
     assert.match(old, /only the old osxfuse 3 is installed/);
     assert.deepEqual(await checkPrerequisites('darwin', probe([MACFUSE_BUNDLE, MACFUSE_LIBRARY])), []);

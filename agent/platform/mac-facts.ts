@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import {
+  FSKIT_MODULE, FSKIT_MODULE_ID, KEXT_ID, MACFUSE_BUNDLE, OSXFUSE_BUNDLE, STAGED_KEXT, type MacFacts,
+} from './mac-backend';
+
+/** A command that does not answer within this long counts as saying nothing. */
+const COMMAND_TIMEOUT_MS = 5000;
+
+/** Runs a macOS tool; its stdout, or null when it is missing, fails or hangs. Never a shell. */
+function output (command: string, args: string[]): Promise<string | null> {
+  return new Promise(resolve => {
+    execFile(command, args, { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout) => resolve(err === null ? stdout : null));
+  });
+}
+
+function exists (file: string): Promise<boolean> {
+  return fs.access(file).then(() => true, () => false);
+}
+
+/** "15.4.1" → [15, 4]. */
+function majorMinor (text: string | null): [number, number] | null {
+  const m = /^(\d+)\.(\d+)/.exec(text?.trim() ?? '');
+  return m === null ? null : [Number(m[1]), Number(m[2])];
+}
+
+/**
+ * PluginKit's word on a module: `pluginkit -m -i ID` prints one line per registered version,
+ * prefixed by the user's election ("+" on, "-" off, none: not chosen yet).
+ */
+export function parsePluginkit (out: string | null): { registered: boolean; enabled: boolean | null } {
+  const line = (out ?? '').split('\n').find(l => l.includes(FSKIT_MODULE_ID));
+  if (line === undefined) return { registered: false, enabled: null };
+  const mark = line.trimStart()[0];
+  return { registered: true, enabled: mark === '+' ? true : mark === '-' ? false : null };
+}
+
+/** What this Mac says about macOS, macFUSE, its FSKit module and its kernel extension (a second or so, at start). */
+export async function probeMacFacts (): Promise<MacFacts> {
+  const [macos, version, osxfuse, present, pluginkit, kextstat, approved] = await Promise.all([
+    output('sw_vers', ['-productVersion']),
+    output('plutil', ['-extract', 'CFBundleShortVersionString', 'raw', '-o', '-', `${MACFUSE_BUNDLE}/Contents/Info.plist`]),
+    exists(OSXFUSE_BUNDLE),
+    exists(FSKIT_MODULE),
+    output('pluginkit', ['-m', '-i', FSKIT_MODULE_ID]),
+    output('kextstat', ['-l', '-b', KEXT_ID]),
+    exists(STAGED_KEXT),
+  ]);
+  return {
+    macos: majorMinor(macos),
+    macfuse: version !== null && version.trim() !== '' ? version.trim() : (await exists(MACFUSE_BUNDLE) ? 'unknown' : null),
+    osxfuse,
+    fskitModule: { present, ...parsePluginkit(pluginkit) },
+    kext: { loaded: (kextstat ?? '').includes(KEXT_ID), approved },
+  };
+}
