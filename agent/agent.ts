@@ -37,7 +37,8 @@ import { userSha256 } from './verify/digest';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
 import { DownloadSlots, stalledYieldMs } from './store/download-slots';
-import type { FileState, StoreObserver, TempFileStore } from './store/temp-file-store';
+import type { FileState } from './file-state';
+import type { StoreObserver, TempFileStore } from './store/temp-file-store';
 import { makeDir } from './make-dir';
 
 /** Default quota: this much at most... */

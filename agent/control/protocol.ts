@@ -1,4 +1,4 @@
-import type { FileState } from '../store/temp-file-store';
+import type { FileState } from '../file-state';
 
 /**
  * The control socket's contract, shared by the agent and fsctl: one JSON-RPC 2.0 message

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import type { OriginInfo, RequestHeaders } from '../origin/origin-info';
 import type { Digest } from '../verify/digest';
-import type { FileState } from '../control/protocol';
+import type { FileState } from '../file-state';
 import { MIGRATIONS } from './schema';
 
 /** One catalogued file as stored. */

@@ -1,5 +1,5 @@
 import type { FsError } from '../errors';
-import type { DownloadSlots, SlotHolder } from './download-slots';
+import type { DownloadKind, DownloadSlots, SlotHolder } from './download-slots';
 
 /**
  * Which downloads one file runs, over which bytes.
@@ -63,9 +63,6 @@ const RAMP_HOLD_MS = 10_000;
 const CHUNK_SECONDS = 2;
 /** ...and at least this much. */
 const CHUNK_MIN_BYTES = 8 * MiB;
-
-/** Serving a read a program waits on, or filling ahead / in the background. */
-export type DownloadKind = 'demand' | 'fill';
 
 /** What the scheduler needs of its file: what is present, what is waited for, how fast it comes. */
 export interface ScheduledFile {

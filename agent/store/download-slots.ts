@@ -1,4 +1,5 @@
-import type { DownloadKind } from './download-scheduler';
+/** Serving a read a program waits on, or filling ahead / in the background. */
+export type DownloadKind = 'demand' | 'fill';
 
 /**
  * A file that has brought nothing for this long is stalled: its downloads give their slots

@@ -13,7 +13,8 @@ import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PR
 import { validators } from '../origin/probe';
 import { refusalError } from '../origin/url-expiry';
 import { waitForWake } from '../wait-for-wake';
-import type { DownloadKind, ScheduledDownload } from './download-scheduler';
+import type { ScheduledDownload } from './download-scheduler';
+import type { DownloadKind } from './download-slots';
 
 /**
  * Bytes received but not yet written that make the downloader wait for the disk. Bounds the

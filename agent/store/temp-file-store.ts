@@ -4,8 +4,8 @@ import type { FileSource } from '../origin/file-source';
 import type { ContentHasher, HashJob } from '../verify/content-hasher';
 import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
-import type { DownloadSlots } from './download-slots';
-import { DownloadScheduler, type DownloadKind, type ScheduledDownload } from './download-scheduler';
+import type { DownloadKind, DownloadSlots } from './download-slots';
+import { DownloadScheduler, type ScheduledDownload } from './download-scheduler';
 import { Downloader, type DownloadTarget } from './downloader';
 import { FastReadGate } from './fast-read-gate';
 import type { FileIo } from './file-io';
@@ -14,8 +14,7 @@ import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
 
-/** `verifying`: every byte is on disk and is being hashed against the file's digest; reads wait for the verdict. */
-export type FileState = 'idle' | 'downloading' | 'stalled' | 'verifying' | 'complete' | 'cancelled' | 'error';
+import type { FileState } from '../file-state';
 
 /**
  * A download that has received nothing this long shows as stalled (`fsctl ls`, events), with

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DownloadKind } from '../../agent/store/download-scheduler';
+import type { DownloadKind } from '../../agent/store/download-slots';
 import { DownloadSlots, STALLED_YIELD_MS, stalledYieldMs, type SlotHolder } from '../../agent/store/download-slots';
 import { settle } from '../helpers/scheduler-harness';
 
