@@ -1,7 +1,8 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import type { FileSource } from '../origin/file-source';
-import type { ContentHasher, HashJob } from '../verify/content-hasher';
+import type { ContentHasher } from '../verify/content-hasher';
+import { FileVerifier, type VerifiedFile } from '../verify/file-verifier';
 import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
 import type { DownloadKind, DownloadSlots } from './download-slots';
@@ -150,14 +151,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /** Set when the ranges claimed at creation were more than the temp file holds. */
   readonly trimmedAtCreate: boolean;
   readonly #path: string;
-  /** True when the file has no digest, or its bytes on disk hashed to it: only then may a complete file be read freely. */
-  #checked: boolean;
-  /** The hash of the present prefix, kept up as bytes arrive in order; null without a digest or once checked. */
-  #hashJob: HashJob | null = null;
-  /** Copies that did not match the digest since the file was added (or resumed): a second one is an error. */
-  #badCopies = 0;
-  /** Reads of a complete file that wait for its verdict. */
-  #heldReads: Array<(ok: boolean) => void> = [];
+  /** The check of its bytes against the digest (agent/verify): reads of a whole file wait for it. */
+  readonly #verifier: FileVerifier;
   /** How far fast reads of a downloading file may go: a little past the furthest read JavaScript saw. */
   #fastReadFrontier = 0;
 
@@ -169,12 +164,11 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#file = file;
     this.#path = path;
     this.#opts = opts;
-    this.#checked = source.origin.digest === null || source.verified;
+    this.#verifier = new FileVerifier(this.#verifiedFile(), opts.hasher, source.verified, opts.readTimeoutMs);
     const whole = present.bytes === this.size;
-    if (whole) this.#state = this.#checked ? 'complete' : 'verifying';
+    if (whole) this.#state = this.#verifier.checked ? 'complete' : 'verifying';
     this.#updateFastReads();
-    if (!this.#checked) this.#startHashing();
-    if (this.#state === 'verifying') queueMicrotask(() => { void this.#verify(); });
+    if (this.#state === 'verifying') queueMicrotask(() => { void this.#verifier.verify(); });
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
@@ -291,7 +285,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     }
     if (this.#present.contains(pos, end)) {
       if (ahead > end) this.#scheduler.readAhead(end, ahead);
-      if (this.#state === 'verifying') return this.#holdUntilVerified(buf, pos, end, cb);
+      if (this.#state === 'verifying') return this.#verifier.hold(buf, pos, end, cb);
       return this.#file.read(buf, pos, end - pos, cb);
     }
     if (this.#state === 'cancelled' || this.#state === 'error') {
@@ -314,7 +308,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   startDownload (all = false): void {
     if (this.#closing !== null || this.#state === 'cancelled') return;
     // Two copies that failed their digest: only fsctl resume tries a third.
-    if (this.#state === 'error' && this.#badCopies >= 2) return;
+    if (this.#state === 'error' && this.#verifier.gaveUp) return;
     if (this.#state === 'error') this.#clearFailure();
     this.#scheduler.start(all);
   }
@@ -328,7 +322,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
 
   /** Clears a cancel or an error and downloads again now, cutting any back-off pause short. */
   resume (): void {
-    this.#badCopies = 0;
+    this.#verifier.forgetBadCopies();
     if (this.#state === 'cancelled' || this.#state === 'error') this.#clearFailure();
     else this.source.endpoints.retryNow();
     this.#scheduler.resume();
@@ -354,9 +348,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   async #close (reason: string): Promise<void> {
     this.#scheduler.close();
     this.#waiters.rejectAll(new FsError('EIO', reason));
-    this.#releaseHeld(false);
-    this.#hashJob?.cancel();
-    this.#hashJob = null;
+    this.#verifier.close();
     await this.fastReads.close();
     this.#opts.retireFastReads?.(this.fastReads.state);
     await this.#file.idle();
@@ -378,13 +370,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       this.#generation++;
       this.#present.clear();
       this.#fastReadFrontier = 0;
-      this.#checked = this.source.origin.digest === null; // new bytes, checked anew
-      this.#hashJob?.cancel();
-      this.#hashJob = null;
+      this.#verifier.dropped();
       const gateShut = this.fastReads.close();
       this.#opts.observer?.onDiscard?.(this);
       this.#waiters.rejectAll(new FsError('EIO', reason));
-      this.#releaseHeld(false);
       this.#discarding = this.#discard(gateShut).finally(() => { this.#discarding = null; });
       this.#scheduler.reset(this.#discarding);
     }
@@ -396,7 +385,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     await this.#file.idle();
     await this.#file.cut(this.size);
     this.#opts.quota.setAllocated(this.id, 0); // only now are the blocks free for others' writes
-    if (!this.#checked) this.#startHashing();
+    this.#verifier.refilling();
     // A cancel or a failure outlives its bytes: only resume clears it.
     if (this.#state !== 'cancelled' && this.#state !== 'error') this.#setState(this.size === 0 ? 'complete' : 'idle', null);
   }
@@ -440,7 +429,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
     if (merged.start === 0) {
-      this.#hashJob?.advance(merged.end);
+      this.#verifier.prefixGrew(merged.end);
       this.#updateFastReads();
     }
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
@@ -501,40 +490,15 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     }, kind, from, limit, allowedEnd);
   }
 
-  // Content verification: a file with a digest is hashed as its prefix grows (in the worker),
-  // and checked when its last byte lands; until then, a complete file's reads wait.
+  // Content verification (agent/verify/file-verifier.ts): a file with a digest is hashed as its
+  // prefix grows, and checked when its last byte lands; until then, a whole file's reads wait.
 
   /** The file has every byte: complete, or first hashed when it has a digest not yet matched. */
   #completed (): void {
-    if (this.#checked) return this.#setState('complete', null);
+    if (this.#verifier.checked) return this.#setState('complete', null);
     if (this.#state === 'verifying') return;
     this.#setState('verifying', null);
-    void this.#verify();
-  }
-
-  #startHashing (): HashJob {
-    this.#hashJob?.cancel();
-    const job = this.#opts.hasher.start(this.#path, this.source.origin.digest!.algorithm);
-    const prefixEnd = this.#prefixEnd();
-    if (prefixEnd > 0) job.advance(prefixEnd);
-    this.#hashJob = job;
-    return job;
-  }
-
-  async #verify (): Promise<void> {
-    const job = this.#hashJob ?? this.#startHashing();
-    this.#hashJob = null;
-    const generation = this.#generation;
-    let actual: string;
-    try {
-      actual = await job.finish(this.size);
-    } catch (err) {
-      if (generation !== this.#generation || this.#closing !== null) return;
-      this.#releaseHeld(false);
-      return this.#fail('error', new FsError('EIO', `${this.source.name}: could not be verified: ${(err as Error).message}`));
-    }
-    if (generation !== this.#generation || this.#closing !== null) return; // its bytes were dropped meanwhile
-    await this.#verdict(actual);
+    void this.#verifier.verify();
   }
 
   /**
@@ -551,38 +515,38 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#present.bytes !== this.size || this.#state === 'verifying') {
       throw new FsError('EBUSY', `${this.source.name} is not complete yet; it is verified when its last byte arrives`);
     }
-    const generation = this.#generation;
-    const actual = await this.#opts.hasher.start(this.#path, digest.algorithm).finish(this.size);
-    if (generation !== this.#generation || this.#closing !== null) {
-      throw new FsError('EBUSY', `${this.source.name} changed while it was hashed`);
-    }
-    await this.#verdict(actual);
-    return { ok: actual === digest.hex, actual };
+    return await this.#verifier.recheck(digest);
   }
 
-  /** A whole file hashed to `actual`: checked, or dropped and fetched once more, or failed for good. */
-  async #verdict (actual: string): Promise<void> {
-    const digest = this.source.origin.digest!;
-    if (actual === digest.hex) {
-      this.#checked = true;
-      this.#updateFastReads();
-      this.#setState('complete', null);
-      this.#releaseHeld(true);
-      this.#opts.observer?.onVerified?.(this, true, actual);
-      return;
-    }
-    this.#badCopies++;
-    this.#releaseHeld(false);
-    this.#opts.observer?.onVerified?.(this, false, actual);
-    const said = `${digest.algorithm} ${digest.hex} (${digest.source})`;
-    await this.discard(`the downloaded bytes of ${this.source.name} hash to ${actual}, not ${said}: dropped`);
-    if (this.#badCopies >= 2) {
-      this.#scheduler.halt(); // reads that came meanwhile must not fetch a third copy; fsctl resume does
-      this.#fail('error', new FsError('EIO', `two downloads did not match the origin's ${said}; the last hashed to ${actual}. ` +
-        'Its bytes were dropped; fsctl resume tries again'));
-    } else {
-      this.startDownload(true);
-    }
+  /** What the verifier sees of this store. */
+  #verifiedFile (): VerifiedFile {
+    const store = this;
+    return {
+      get name () { return store.source.name; },
+      get size () { return store.size; },
+      get path () { return store.#path; },
+      get digest () { return store.source.origin.digest; },
+      get generation () { return store.#generation; },
+      get closing () { return store.#closing !== null; },
+      prefixEnd: () => this.#prefixEnd(),
+      read: (buf, pos, length, cb) => this.#file.read(buf, pos, length, cb),
+      matched: actual => {
+        this.#updateFastReads();
+        this.#setState('complete', null);
+        this.#opts.observer?.onVerified?.(this, true, actual);
+      },
+      mismatched: async (actual, reason, final) => {
+        this.#opts.observer?.onVerified?.(this, false, actual);
+        await this.discard(reason);
+        if (final !== null) {
+          this.#scheduler.halt(); // reads that came meanwhile must not fetch a third copy; fsctl resume does
+          this.#fail('error', final);
+        } else {
+          this.startDownload(true);
+        }
+      },
+      failed: err => this.#fail('error', err),
+    };
   }
 
   /**
@@ -598,7 +562,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#discarding !== null || this.#closing !== null) return;
     const prefixEnd = this.#prefixEnd();
     let end: number;
-    if (prefixEnd === this.size) end = this.#checked && this.size > 0 ? FastReadGate.WHOLE : 0;
+    if (prefixEnd === this.size) end = this.#verifier.checked && this.size > 0 ? FastReadGate.WHOLE : 0;
     else end = Math.min(prefixEnd, this.#fastReadFrontier);
     if (end !== this.fastReads.end) this.fastReads.open(end);
   }
@@ -607,27 +571,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #prefixEnd (): number {
     const missing = this.#present.firstMissing(0, this.size);
     return missing < 0 ? this.size : missing;
-  }
-
-  /** A read of a complete file that is being verified: answered from disk if it matches, EIO if not. */
-  #holdUntilVerified (buf: Buffer, pos: number, end: number, cb: ReadCallback): void {
-    let answered = false;
-    const answer = (ok: boolean | 'timeout'): void => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      if (ok === true && this.#closing === null) return this.#file.read(buf, pos, end - pos, cb);
-      const why = ok === 'timeout' ? 'verification took too long' : 'its bytes did not match its digest';
-      cb(new FsError(ok === 'timeout' ? 'ETIMEDOUT' : 'EIO', `${this.source.name}: ${why}`), 0);
-    };
-    const timer = setTimeout(() => answer('timeout'), this.#opts.readTimeoutMs);
-    this.#heldReads.push(answer);
-  }
-
-  #releaseHeld (ok: boolean): void {
-    const held = this.#heldReads;
-    this.#heldReads = [];
-    for (const answer of held) answer(ok);
   }
 
   #clearFailure (): void {
