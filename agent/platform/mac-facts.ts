@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import type { Logger } from 'pino';
 import {
-  FSKIT_MODULE, FSKIT_MODULE_ID, KEXT_ID, MACFUSE_BUNDLE, OSXFUSE_BUNDLE, STAGED_KEXT, type MacFacts,
+  chooseMacBackend, FSKIT_MODULE, FSKIT_MODULE_ID, KEXT_ID, MACFUSE_BUNDLE, OSXFUSE_BUNDLE, STAGED_KEXT,
+  type BackendDecision, type MacBackendSetting, type MacFacts,
 } from './mac-backend';
 
 /** A command that does not answer within this long counts as saying nothing. */
@@ -53,4 +55,14 @@ export async function probeMacFacts (): Promise<MacFacts> {
     fskitModule: { present, ...parsePluginkit(pluginkit) },
     kext: { loaded: (kextstat ?? '').includes(KEXT_ID), approved },
   };
+}
+
+/** At start on a Mac: which backend to mount with, from what the Mac says; logged with why. */
+export async function decideMacBackend (
+  setting: MacBackendSetting, mountPoint: string, log: Logger
+): Promise<{ decision: BackendDecision; facts: MacFacts }> {
+  const facts = await probeMacFacts();
+  const decision = chooseMacBackend(setting, facts, mountPoint);
+  log.info({ backend: decision.backend, fallback: decision.fallback, facts }, `mounting with ${decision.why}`);
+  return { decision, facts };
 }
