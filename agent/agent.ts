@@ -82,7 +82,6 @@ export class Agent implements FsBackend, ControlTarget {
   get startedAtMs (): number { return this.#startedAt; }
   /** Problems met at start that the user should hear of (a corrupt database moved aside). */
   readonly startupProblems: string[] = [];
-  /** Partial files from an earlier run whose origin is being re-checked; opens wait for it. */
   readonly #folders: Folders;
   /** Every remote file, one object each (agent/files/): what the control API and the mount act on. */
   readonly #files: RemoteFiles;
