@@ -158,8 +158,14 @@ export class RemoteFile {
       current.endpoints.close();
       pool.get(this.id)?.setEndpoints(endpoints);
       // Another version's bytes went with the old store, and its cancel with them: cancel the new one.
+      // The source is installed by now: a failure here must not undo it (the caller closes what failed).
       const latest = this.entry;
-      if (cancelled && !keptBytes && latest !== undefined) (await pool.ensure(latest)).cancel(`download of ${this.name} was cancelled`);
+      if (cancelled && !keptBytes && latest !== undefined) {
+        await pool.ensure(latest).then(
+          store => store.cancel(`download of ${this.name} was cancelled`),
+          (err: Error) => log.warn({ file: this.name, err: err.message }, 'could not cancel the new version')
+        );
+      }
       log.info({ file: this.name, url: displayUrl(url), urlCommand: urlCommand !== null, keptBytes }, 'new source');
       return keptBytes;
     });
