@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { keepsFilesSparse } from '../agent/cache/sparse-check';
+import { nearestFolder } from '../agent/make-dir';
 import { ConfigError, type ResolvedConfig } from '../agent/config';
 import type { AgentStatus } from '../agent/control/protocol';
+import { commandOutput } from '../agent/platform/command-output';
 import { probeMacFacts } from '../agent/platform/mac-facts';
 import { mountChecks, type CheckLine, type DoctorProbe } from '../agent/platform/machine-checks';
 import { thisMachine } from '../agent/platform/prerequisites';
@@ -15,9 +15,7 @@ import { serviceState, type ServicePlan } from './service';
 export const doctorProbe: DoctorProbe = {
   ...thisMachine,
   stat: p => fs.stat(p).then(s => ({ mode: s.mode, uid: s.uid, rdev: s.rdev }), () => null),
-  output: (command, args) => new Promise(resolve => {
-    execFile(command, args, { timeout: 5000, encoding: 'utf8' }, (err, stdout) => resolve(err === null ? stdout : null));
-  }),
+  output: commandOutput,
   uid: process.getuid?.() ?? -1,
   macFacts: probeMacFacts,
 };
@@ -62,17 +60,15 @@ export async function runDoctor (platform: NodeJS.Platform, probe: DoctorProbe, 
   return lines;
 }
 
-/** The nearest folder of `dir` that exists (itself, or where it would be made). */
-async function nearestExisting (dir: string): Promise<string> {
-  for (let at = dir; ; at = path.dirname(at)) {
-    if (await fs.stat(at).then(s => s.isDirectory(), () => false)) return at;
-    if (path.dirname(at) === at) return at;
-  }
-}
-
 /** A folder the agent writes to: it can be written, or made where it is missing. */
 async function folderCheck (what: string, dir: string): Promise<CheckLine> {
-  const at = await nearestExisting(dir);
+  let at: string;
+  try {
+    at = await nearestFolder(dir);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    return { status: 'fail', what, detail: `${dir} cannot be made (${why}): choose another` };
+  }
   const writable = await fs.access(at, constants.W_OK).then(() => true, () => false);
   if (!writable) {
     return { status: 'fail', what, detail: `${dir} cannot be ${at === dir ? 'written' : `made (${at} is not writable)`}: choose another` };
@@ -85,7 +81,8 @@ const NOT_SPARSE = 'the cache folder\'s disk fills them whole (HFS+, exFAT): put
 /** The cache disk: sparse files stay sparse, and the quota fits in its free space. */
 async function cacheChecks (cacheDir: string, configured: number | null, agent: AgentStatus | null): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
-  const at = await nearestExisting(cacheDir);
+  const at = await nearestFolder(cacheDir).catch(() => null);
+  if (at === null) return lines; // the cache folder's own line says why
   const sparse = at === cacheDir ? await keepsFilesSparse(cacheDir).catch(() => null) : null;
   lines.push(sparse === null
     ? { status: 'ok', what: 'sparse files', detail: 'checked when the cache folder exists' }

@@ -1,24 +1,12 @@
-import { execFile } from 'node:child_process';
-import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { commandOutput as output } from './command-output';
 import {
   chooseMacBackend, FSKIT_MODULE, FSKIT_MODULE_ID, KEXT_ID, MACFUSE_BUNDLE, OSXFUSE_BUNDLE, STAGED_KEXT,
   type BackendDecision, type MacBackendSetting, type MacFacts,
 } from './mac-backend';
+import { thisMachine } from './prerequisites';
 
-/** A command that does not answer within this long counts as saying nothing. */
-const COMMAND_TIMEOUT_MS = 5000;
-
-/** Runs a macOS tool; its stdout, or null when it is missing, fails or hangs. Never a shell. */
-function output (command: string, args: string[]): Promise<string | null> {
-  return new Promise(resolve => {
-    execFile(command, args, { timeout: COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout) => resolve(err === null ? stdout : null));
-  });
-}
-
-function exists (file: string): Promise<boolean> {
-  return fs.access(file).then(() => true, () => false);
-}
+const exists = (file: string): Promise<boolean> => thisMachine.exists(file);
 
 /** "15.4.1" → [15, 4]. */
 function majorMinor (text: string | null): [number, number] | null {
