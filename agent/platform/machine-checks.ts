@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import type { MachineProbe } from './prerequisites';
+import { FUSERMOUNT_PATHS, type MachineProbe } from './prerequisites';
 import {
   chooseMacBackend, fskitModuleFix, fskitUnavailable, kextCanWork, FSKIT_PANE, MACFUSE_LIBRARY, type MacBackendSetting, type MacFacts,
 } from './mac-backend';
@@ -34,7 +34,6 @@ const FUSE_DEVICE = { major: 10, minor: 229 };
 const KEXT_OR_FSKIT = 'use FSKit (macFUSE 5, macOS 15.4+, a mount point in /Volumes), or approve it (docs/MACOS.md)';
 /** The set-user-id bit (not in Node's fs.constants). */
 const S_ISUID = 0o4000;
-const FUSERMOUNTS = ['/usr/bin/fusermount', '/bin/fusermount', '/usr/local/bin/fusermount'];
 
 /** Everything a mount needs from this machine, one line each. */
 export async function mountChecks (
@@ -73,7 +72,7 @@ async function linuxChecks (probe: DoctorProbe): Promise<CheckLine[]> {
   }
 
   let fusermount: { path: string; mode: number; uid: number } | null = null;
-  for (const p of FUSERMOUNTS) {
+  for (const p of FUSERMOUNT_PATHS) {
     const st = await probe.stat(p);
     if (st !== null) { fusermount = { path: p, ...st }; break; }
   }

@@ -11,6 +11,9 @@ export interface MachineProbe {
   loadBinding (): string | null;
 }
 
+/** Where libfuse 2 looks for its mount helper; the agent's start and fsctl doctor check the same. */
+export const FUSERMOUNT_PATHS = ['/usr/bin/fusermount', '/bin/fusermount'];
+
 /** fusestream's own folder (a clone, or where npm installed it), where `npm run build:binding` runs. */
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -71,7 +74,8 @@ async function checkLinux (probe: MachineProbe): Promise<string[]> {
   if (!(await probe.exists('/dev/fuse', constants.R_OK | constants.W_OK))) {
     missing.push('/dev/fuse is missing or not usable by this user: load the fuse module (sudo modprobe fuse) and check its permissions');
   }
-  if (!(await probe.exists('/usr/bin/fusermount', constants.X_OK)) && !(await probe.exists('/bin/fusermount', constants.X_OK))) {
+  const found = await Promise.all(FUSERMOUNT_PATHS.map(p => probe.exists(p, constants.X_OK)));
+  if (!found.includes(true)) {
     missing.push('fusermount is missing: install fuse3 (Debian/Ubuntu: sudo apt-get install fuse3)');
   }
   return missing;
