@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
+import type { FileState } from '../file-state';
 import type { FileSource } from '../origin/file-source';
 import type { ContentHasher } from '../verify/content-hasher';
 import { FileVerifier, type VerifiedFile } from '../verify/file-verifier';
@@ -14,8 +15,6 @@ import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
 import { RateMeter } from './rate-meter';
 import { TempFile } from './temp-file';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
-
-import type { FileState } from '../file-state';
 
 /**
  * A download that has received nothing this long shows as stalled (`fsctl ls`, events), with
