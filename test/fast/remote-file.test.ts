@@ -20,7 +20,17 @@ import { generateContent, TestOrigin } from '../../tools/test-origin';
 const MiB = 1024 * 1024;
 
 /** The agent's per-file parts, real (origin on 127.0.0.1, SQLite, temp files), without a mount. */
-async function stack (): Promise<{ origin: TestOrigin; files: RemoteFiles; pool: StorePool; db: StateDb; catalogue: Catalogue }> {
+interface Stack {
+  origin: TestOrigin;
+  files: RemoteFiles;
+  pool: StorePool;
+  db: StateDb;
+  catalogue: Catalogue;
+  /** Resolves once `until` holds after a write the store made (checked at each write, woken by it). */
+  afterWrites: (until: () => boolean) => Promise<void>;
+}
+
+async function stack (): Promise<Stack> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-remote-file-'));
   const origin = await TestOrigin.start();
   const dispatcher = createOriginDispatcher();
@@ -31,6 +41,10 @@ async function stack (): Promise<{ origin: TestOrigin; files: RemoteFiles; pool:
   const catalogue = new Catalogue();
   let pool: StorePool | null = null;
   const events = new EventHub(() => []);
+  const watchers = new Set<{ until: () => boolean; resolve: () => void }>();
+  const afterWrites = (until: () => boolean): Promise<void> => until()
+    ? Promise.resolve()
+    : new Promise(resolve => { watchers.add({ until, resolve }); });
   pool = new StorePool({
     cacheDir: path.join(dir, 'cache'),
     maxBytes: 1024 * MiB,
@@ -48,7 +62,11 @@ async function stack (): Promise<{ origin: TestOrigin; files: RemoteFiles; pool:
     db,
     committer,
     log,
-    observer: {},
+    observer: {
+      onWrite: () => {
+        for (const w of watchers) if (w.until()) { watchers.delete(w); w.resolve(); }
+      },
+    },
     sparseFiles: true,
   });
   await fs.mkdir(path.join(dir, 'cache'), { recursive: true });
@@ -62,7 +80,7 @@ async function stack (): Promise<{ origin: TestOrigin; files: RemoteFiles; pool:
     await origin.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
-  return { origin, files, pool, db, catalogue };
+  return { origin, files, pool, db, catalogue, afterWrites };
 }
 
 describe('one remote file\'s transitions (agent/files/remote-file)', () => {
@@ -93,13 +111,13 @@ describe('one remote file\'s transitions (agent/files/remote-file)', () => {
   });
 
   it('a removal while a download writes: the file, its bytes and its row are gone, and nothing is claimed after', async () => {
-    const { origin, files, pool, db, catalogue } = await stack();
+    const { origin, files, pool, db, catalogue, afterWrites } = await stack();
     origin.add('gone.bin', 16 * MiB, { throttle: 4 * MiB });
     await files.add({ url: origin.url('gone.bin') });
     const file = files.resolve('gone.bin');
     await files.prefetch('gone.bin');
     // Mid-download: writes are landing.
-    while (pool.presentBytes(file.id) < MiB) await new Promise(resolve => setTimeout(resolve, 20));
+    await afterWrites(() => pool.presentBytes(file.id) >= MiB);
     await files.remove('gone.bin');
     assert.equal(catalogue.get('gone.bin'), undefined);
     assert.equal(pool.get(file.id), undefined);
