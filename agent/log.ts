@@ -1,6 +1,5 @@
 import path from 'node:path';
 import pino, { type Logger, type TransportTargetOptions } from 'pino';
-import { makeDirSync } from './make-dir';
 
 /** Fields that may carry credentials; pino blanks them before a line is written. */
 const REDACT = [
@@ -25,11 +24,10 @@ export function logDir (stateDir: string): string {
  * Structured JSON logs to size-bounded rotating files in the state dir, and to stderr
  * (pretty on a terminal, JSON otherwise, as for the journal). Both are written by pino's
  * worker thread, so logging never blocks the event loop that serves FUSE; below the level
- * a log call costs a method lookup.
+ * a log call costs a method lookup. The log folder (`logDir`) must exist already: pino-roll
+ * links current.log before its own mkdir runs, so main makes it first.
  */
 export function createLogger (level: string, stateDir: string): Logger {
-  // pino-roll links current.log before its own mkdir has run: the folder must exist first.
-  makeDirSync(logDir(stateDir));
   const stderrTarget: TransportTargetOptions<Record<string, unknown>> = process.stderr.isTTY
     ? { target: 'pino-pretty', level, options: { destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
     : { target: 'pino/file', level, options: { destination: 2 } };

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Agent } from './agent';
 import { checkWritableDirs, ConfigError, EXIT_CONFIG, parseAgentConfig, type ResolvedConfig } from './config';
 import { FsError } from './errors';
-import { createLogger } from './log';
+import { createLogger, logDir } from './log';
+import { makeDir } from './make-dir';
 import { checkPrerequisites, thisMachine } from './platform/prerequisites';
 import { InstanceLock } from './state/instance-lock';
 
@@ -48,6 +49,8 @@ async function main (): Promise<void> {
     process.exit(1);
   }
 
+  // pino-roll links current.log before its own mkdir has run: the folder must exist first.
+  await makeDir(logDir(config.stateDir));
   const log = createLogger(config.logLevel, config.stateDir);
   const exit = (code: number): void => { log.flush(() => process.exit(code)); };
 

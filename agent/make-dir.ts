@@ -1,4 +1,3 @@
-import { mkdirSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -31,24 +30,6 @@ export async function nearestFolder (dir: string): Promise<string> {
     });
     if (kind === 'other') throw notAFolder(at);
     if (kind === 'folder' || path.dirname(at) === at) return at;
-  }
-}
-
-/** `makeDir` for the one place that must be synchronous: the log folder, before the logger exists. */
-export function makeDirSync (dir: string, mode = 0o700): void {
-  const missing: string[] = [];
-  for (let at = path.resolve(dir); ; at = path.dirname(at)) {
-    const stats = statSync(at, { throwIfNoEntry: false });
-    if (stats !== undefined && !stats.isDirectory()) throw notAFolder(at);
-    if (stats !== undefined || path.dirname(at) === at) break;
-    missing.push(at);
-  }
-  for (const d of missing.reverse()) {
-    try {
-      mkdirSync(d, { mode });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || statSync(d).isDirectory() !== true) throw err;
-    }
   }
 }
 
