@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { FsError } from '../errors';
-import type { StoreQuota } from '../store/temp-file-store';
+import type { StoreQuota } from '../store/store-contract';
 import { waitForWake } from '../wait-for-wake';
 
 /** While the quota cannot be met, check again this often even if nothing says space freed. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { EventHub } from '../control/event-hub';
 import { OriginChangedError } from '../origin/origin-info';
-import type { StoreObserver } from '../store/temp-file-store';
+import type { StoreObserver } from '../store/store-contract';
 import type { RemoteFiles } from './remote-files';
 
 export interface StoreEventsDeps {

@@ -1,107 +1,21 @@
-import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import type { FileState } from '../file-state';
 import type { FileSource } from '../origin/file-source';
-import type { ContentHasher } from '../verify/content-hasher';
 import { FileVerifier, type VerifiedFile } from '../verify/file-verifier';
-import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
-import type { DownloadKind, DownloadSlots } from './download-slots';
-import { DownloadScheduler, type ScheduledDownload } from './download-scheduler';
+import type { DownloadKind } from './download-slots';
+import { DownloadScheduler } from './download-scheduler';
+import type { ScheduledDownload } from './scheduler-contract';
 import { Downloader, type DownloadTarget } from './downloader';
 import { FastReadGate } from './fast-read-gate';
-import type { FileIo } from './file-io';
-import { BLOCK_BYTES, RangeSet, type Span } from './range-set';
+import { FastReadWindow } from './fast-read-window';
+import { RangeSet, type Span } from './range-set';
+import { ProgressClock } from './progress-clock';
+import { stoppedError, writeWithinQuota } from './quota-write';
 import { RateMeter } from './rate-meter';
+import type { ReadCallback, StoreOptions, StoreSource } from './store-contract';
 import { TempFile } from './temp-file';
 import { WaiterQueue, type WaiterInfo } from './waiter-queue';
-
-/**
- * A download that has received nothing this long shows as stalled (`fsctl ls`, events), with
- * no rate: longer than the pauses a healthy origin makes, short enough that a user is not
- * shown a rate for seconds after the bytes stopped.
- */
-const STALL_SHOWN_MS = 3000;
-
-/**
- * Fast reads of a downloading file stop past the furthest read JavaScript saw by half that
- * read's read-ahead window, and at most this: a sequential reader still shows itself every
- * few MiB, while its download has half a window left to go, so the download never stops at
- * its read-ahead bound for a reader it has not heard of.
- */
-const FAST_READ_LEAD = 16 * 1024 * 1024;
-/**
- * The kernel retries a read-ahead that failed as a synchronous read at once: a read that
- * comes this soon after the file's reads failed for a stall, with no byte since, fails at
- * once too, whatever download now claims its bytes (else a download restarted meanwhile
- * would give it a second timeout). A read that comes later gets its full timeout.
- */
-const STALL_RETRY_WINDOW_MS = 1000;
-
-/** A read's answer: bytes placed in the caller's buffer, or the error to surface. */
-export type ReadCallback = (err: FsError | null, bytes: number) => void;
-
-export interface StoreSource {
-  /** Stable id of the file: names its temp file and its rows in the state database. */
-  id: string;
-  name: string;
-  /** The URL and headers of each connection: fixed, or minted by a url-command. */
-  endpoints: FileSource;
-  origin: OriginInfo;
-  /** The bytes on disk already hashed to `origin.digest` (a file checked in an earlier run). */
-  verified: boolean;
-}
-
-export interface StoreOptions {
-  dispatcher: Dispatcher;
-  /** --read-timeout: a waiting read fails once the download received nothing for this long. */
-  readTimeoutMs: number;
-  /** --read-max-wait: a waiting read fails after this long whatever happens. */
-  readMaxWaitMs: number;
-  /** A download attempt whose body goes quiet this long is dropped and retried. */
-  downloadStallMs: number;
-  /** Origin connections across all files: demand downloads before read-ahead and fill. */
-  slots: DownloadSlots;
-  /** Origin connections one file may use at once. */
-  maxDownloadsPerFile: number;
-  /** Files up to this size are downloaded whole in the background once opened. */
-  fillMaxBytes: number;
-  /** The cache's space limit: every write reserves its bytes first. */
-  quota: StoreQuota;
-  /** Hashes files with a digest, off the event loop. */
-  hasher: ContentHasher;
-  /** Told of state changes, writes, drops and retries: persistence, logs and status. */
-  observer?: StoreObserver;
-  /** The temp file's system calls; Node's unless a test injects faults. */
-  fileIo?: FileIo;
-  /** The store closed: the FUSE binding lets go of its descriptor of the temp file (FuseMount.retireFastReads). */
-  retireFastReads?: (state: Buffer) => void;
-}
-
-/** What a store needs of the cache quota (agent/cache/cache-quota.ts). */
-export interface StoreQuota {
-  reserve (id: string, bytes: number, signal: AbortSignal): Promise<void>;
-  unreserve (id: string): void;
-  setAllocated (id: string, bytes: number): void;
-  waitForDiskSpace (id: string, bytes: number, signal: AbortSignal): Promise<void>;
-  noteWriteSucceeded (): void;
-}
-
-export interface StoreObserver {
-  onStateChange? (store: TempFileStore, state: FileState, err: FsError | null): void;
-  /** A download attempt failed and is retried: the file's `attempt`th such failure, `withoutProgress` of them in a row with no byte. */
-  onRetry? (store: TempFileStore, err: FsError, delayMs: number, attempt: number, withoutProgress: number): void;
-  /** Bytes reached the temp file (not yet synced). */
-  onWrite? (store: TempFileStore, bytes: number): void;
-  /** All bytes are being dropped; called in the turn the drop begins, before the file is cut, so the database stops claiming them first. */
-  onDiscard? (store: TempFileStore): void;
-  /** Last chance to commit ranges before the descriptor closes. */
-  beforeClose? (store: TempFileStore): Promise<void>;
-  /** Reads started or stopped waiting (see `waiterCount`). */
-  onWaitersChanged? (store: TempFileStore): void;
-  /** The whole file was hashed: it matched its digest, or not (`actual` is what it hashed to). */
-  onVerified? (store: TempFileStore, ok: boolean, actual: string): void;
-}
 
 /**
  * One remote file: a sparse temp file, the ranges of it that are present, the reads waiting
@@ -129,12 +43,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   #retrying: FsError | null = null;
   /** Download attempts of this file that failed and were retried, all connections counted. */
   #failedAttempts = 0;
-  /** The file's last byte on disk (or the start of its first download): whether it shows as stalled, and gives its connections away. */
-  #lastProgressAt = performance.now();
-  /** The file's last byte on disk; -Infinity before the first of this store. */
-  #lastByteAt = -Infinity;
-  /** When reads last failed for a stall, while no byte has come since (STALL_RETRY_WINDOW_MS). */
-  #readsStalledAt: number | null = null;
+  /** Whether it shows as stalled, when its waiting reads time out, and whether it gives its connections away. */
+  readonly #progress: ProgressClock;
   #closing: Promise<void> | null = null;
   /**
    * The world a step that awaits acts on. Bumped in the very turn a drop of all bytes begins
@@ -152,8 +62,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   readonly #path: string;
   /** The check of its bytes against the digest (agent/verify): reads of a whole file wait for it. */
   readonly #verifier: FileVerifier;
-  /** How far fast reads of a downloading file may go: a little past the furthest read JavaScript saw. */
-  #fastReadFrontier = 0;
+  /** How far the FUSE thread answers the file's reads itself (native/fast-reads.c), never while bytes are dropped or the file closes. */
+  readonly #fastReadWindow: FastReadWindow;
 
   private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
     this.#present = present;
@@ -163,6 +73,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#file = file;
     this.#path = path;
     this.#opts = opts;
+    this.#progress = new ProgressClock(opts.readTimeoutMs);
+    this.#fastReadWindow = new FastReadWindow(this.fastReads, this.size);
     this.#verifier = new FileVerifier(this.#verifiedFile(), opts.hasher, source.verified, opts.readTimeoutMs);
     const whole = present.bytes === this.size;
     if (whole) this.#state = this.#verifier.checked ? 'complete' : 'verifying';
@@ -171,32 +83,23 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#waiters = new WaiterQueue({
       stallMs: opts.readTimeoutMs,
       maxWaitMs: opts.readMaxWaitMs,
-      // The serving download's last byte, so a read joining a download that has stalled fails
-      // at once. Its start (or its release from its read-ahead bound) counts too, but never
-      // later than the read came: a read that waited for a connection gets no second timeout.
-      // A read no download serves yet (none started, or waiting for a connection) counts from
-      // its own arrival. The kernel's retry of a read that just failed for a stall fails at once.
       lastProgressAt: (offset, end, since) => {
-        if (this.#readsStalledAt !== null && since - this.#readsStalledAt < STALL_RETRY_WINDOW_MS) return -Infinity;
         const missing = this.#present.firstMissing(offset, end);
-        const d = missing >= 0 ? this.#scheduler.claimant(missing) : undefined;
-        if (d !== undefined) return Math.max(d.lastByteAt, Math.min(d.lastProgressAt, since));
-        return Math.max(this.#lastByteAt, since);
+        return this.#progress.waitCountsFrom(missing >= 0 ? this.#scheduler.claimant(missing) : undefined, since);
       },
-      onStalled: () => { this.#readsStalledAt = performance.now(); },
+      onStalled: () => this.#progress.readsFailedForStall(),
       onSizeChange: () => opts.observer?.onWaitersChanged?.(this),
     });
     const rate = this.#rate;
-    const lastProgressAt = (): number => this.#lastProgressAt;
-    const readsStalled = (): boolean => this.#readsStalledAt !== null;
+    const progress = this.#progress;
     this.#scheduler = new DownloadScheduler({
       size: this.size,
       firstMissing: (from, to) => this.#present.firstMissing(from, to),
       waitingReads: () => this.#waiters.pending(),
       get bytesPerSecond () { return rate.bytesPerSecond; },
       get presentBytes () { return present.bytes; },
-      get lastProgressAt () { return lastProgressAt(); },
-      get readsStalled () { return readsStalled(); },
+      get lastProgressAt () { return progress.lastProgressAt; },
+      get readsStalled () { return progress.readsStalled; },
     }, {
       slots: opts.slots,
       maxPerFile: opts.maxDownloadsPerFile,
@@ -205,7 +108,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       createDownload: (kind, from, limit, allowedEnd) => this.#createDownload(kind, from, limit, allowedEnd),
       events: {
         started: first => {
-          if (first) this.#lastProgressAt = performance.now(); // the stall clock starts now
+          if (first) this.#progress.downloadStarted();
           this.#setState('downloading', null);
         },
         failed: err => this.#fail('error', err),
@@ -237,15 +140,14 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   /** Disk the present bytes take, in whole blocks. */
   get blockBytes (): number { return this.#present.blockBytes; }
 
-  /** Downloading, but nothing has arrived for `STALL_SHOWN_MS` (or read-timeout, if shorter): shown as stalled. */
+  /** Downloading, but nothing has arrived for a while (ProgressClock): shown as stalled. */
   get state (): FileState {
-    const quiet = performance.now() - this.#lastProgressAt >= Math.min(STALL_SHOWN_MS, this.#opts.readTimeoutMs);
-    return this.#state === 'downloading' && quiet ? 'stalled' : this.#state;
+    return this.#state === 'downloading' && this.#progress.quiet ? 'stalled' : this.#state;
   }
 
   /** Since when (ms since the epoch) nothing has arrived, while the file shows as stalled; else null. */
   get stalledSince (): number | null {
-    return this.state === 'stalled' ? Date.now() - (performance.now() - this.#lastProgressAt) : null;
+    return this.state === 'stalled' ? this.#progress.quietSince : null;
   }
 
   get lastError (): FsError | null { return this.#error; }
@@ -277,11 +179,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.lastAccessAt = Date.now();
     const end = Math.min(this.size, pos + len);
     const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
-    const frontier = end + Math.min(FAST_READ_LEAD, Math.floor((ahead - end) / 2));
-    if (frontier > this.#fastReadFrontier) {
-      this.#fastReadFrontier = frontier;
-      this.#updateFastReads();
-    }
+    if (this.#fastReadWindow.sawRead(end, ahead)) this.#updateFastReads();
     if (this.#present.contains(pos, end)) {
       if (ahead > end) this.#scheduler.readAhead(end, ahead);
       if (this.#state === 'verifying') return this.#verifier.hold(buf, pos, end, cb);
@@ -368,9 +266,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#discarding === null) {
       this.#generation++;
       this.#present.clear();
-      this.#fastReadFrontier = 0;
       this.#verifier.dropped();
-      const gateShut = this.fastReads.close();
+      const gateShut = this.#fastReadWindow.shut();
       this.#opts.observer?.onDiscard?.(this);
       this.#waiters.rejectAll(new FsError('EIO', reason));
       this.#discarding = this.#discard(gateShut).finally(() => { this.#discarding = null; });
@@ -423,8 +320,16 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    */
   async write (chunks: Buffer[], pos: number, length: number, signal: AbortSignal): Promise<void> {
     const generation = this.#generation;
-    if (this.#discarding !== null) throw this.#stoppedError();
-    await this.#writeWithinQuota(chunks, pos, length, signal, generation);
+    if (this.#discarding !== null) throw stoppedError(this.source.name);
+    await writeWithinQuota({
+      file: this.#file,
+      quota: this.#opts.quota,
+      id: this.id,
+      name: this.source.name,
+      signal,
+      closing: () => this.#closing !== null,
+      dropped: () => generation !== this.#generation,
+    }, chunks, pos, length);
     const written: Span = { start: pos, end: pos + length };
     const merged = this.#present.add(written.start, written.end);
     if (merged.start === 0) {
@@ -433,45 +338,10 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     }
     this.#opts.quota.setAllocated(this.id, this.#present.blockBytes);
     this.#rate.add(length);
-    this.#lastProgressAt = this.#lastByteAt = performance.now();
-    this.#readsStalledAt = null;
+    this.#progress.byteArrived();
     this.#retrying = null;
     if (this.#waiters.wake(written, merged) > 0) this.#scheduler.readsServed();
     this.#opts.observer?.onWrite?.(this, length);
-  }
-
-  /**
-   * Reserves quota, then writes; a full disk waits for space like a full quota does. Resolves
-   * only when every byte landed in `generation`'s file; throws ECANCELED once it is not
-   * the world the write began in.
-   */
-  async #writeWithinQuota (chunks: Buffer[], pos: number, length: number, signal: AbortSignal, generation: number): Promise<void> {
-    const quota = this.#opts.quota;
-    // A write may begin and end inside partly filled blocks: reserve for both.
-    const reserve = length + 2 * BLOCK_BYTES;
-    for (;;) {
-      await quota.reserve(this.id, reserve, signal);
-      if (this.#closing !== null || signal.aborted || generation !== this.#generation) {
-        quota.unreserve(this.id);
-        throw this.#stoppedError();
-      }
-      try {
-        await this.#file.write(chunks, pos);
-        if (generation !== this.#generation) { // bytes dropped while it was in flight: they are being cut
-          quota.unreserve(this.id);
-          throw this.#stoppedError();
-        }
-        quota.noteWriteSucceeded();
-        return;
-      } catch (err) {
-        if (err instanceof FsError) throw err;
-        quota.unreserve(this.id);
-        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') {
-          throw new FsError('EIO', `writing the temp file of ${this.source.name}: ${(err as Error).message}`);
-        }
-      }
-      await quota.waitForDiskSpace(this.id, reserve, signal);
-    }
   }
 
   #createDownload (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload {
@@ -504,17 +374,9 @@ export class TempFileStore implements DownloadTarget, CommitSource {
    * fsctl verify: hashes the whole file on disk again (a cache damaged after the fact) and
    * deals with the outcome as with a download's. Resolves with what it hashed to.
    */
-  async recheck (): Promise<{ ok: boolean; actual: string }> {
-    const digest = this.source.origin.digest;
-    if (digest === null) throw new FsError('EINVAL', `no digest is known for ${this.source.name}; give one at add time with --sha256`);
-    if (this.#state === 'error' && this.#error !== null) {
-      const why = `${this.source.name} failed (${this.#error.message})`;
-      throw new FsError('EIO', `${why}: there is no whole copy to check; fsctl resume tries again`);
-    }
-    if (this.#present.bytes !== this.size || this.#state === 'verifying') {
-      throw new FsError('EBUSY', `${this.source.name} is not complete yet; it is verified when its last byte arrives`);
-    }
-    return await this.#verifier.recheck(digest);
+  recheck (): Promise<{ ok: boolean; actual: string }> {
+    const failed = this.#state === 'error' ? this.#error : null;
+    return this.#verifier.recheck(failed, this.#present.bytes === this.size && this.#state !== 'verifying');
   }
 
   /** What the verifier sees of this store. */
@@ -548,22 +410,8 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     };
   }
 
-  /**
-   * How far the FUSE thread may answer the file's reads itself (native/fast-reads.c), never while bytes
-   * are being dropped or the file closes:
-   *  - a whole file: all of it, once checked against its digest (until then, reads wait for
-   *    the verdict in JavaScript);
-   *  - a file still downloading: its present prefix, but only up to #fastReadFrontier (half
-   *    a read-ahead window, at most FAST_READ_LEAD, past the furthest read JavaScript saw),
-   *    so a sequential reader still shows itself and its read-ahead keeps the download ahead.
-   */
   #updateFastReads (): void {
-    if (this.#discarding !== null || this.#closing !== null) return;
-    const prefixEnd = this.#prefixEnd();
-    let end: number;
-    if (prefixEnd === this.size) end = this.#verifier.checked && this.size > 0 ? FastReadGate.WHOLE : 0;
-    else end = Math.min(prefixEnd, this.#fastReadFrontier);
-    if (end !== this.fastReads.end) this.fastReads.open(end);
+    if (this.#discarding === null && this.#closing === null) this.#fastReadWindow.update(this.#prefixEnd(), this.#verifier.checked);
   }
 
   /** Where the bytes present from byte 0 on end (the size, for a whole file). */
@@ -587,10 +435,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     if (this.#state === state) return;
     this.#state = state;
     this.#opts.observer?.onStateChange?.(this, state, err);
-  }
-
-  #stoppedError (): FsError {
-    return new FsError('ECANCELED', `download of ${this.source.name} was stopped`);
   }
 
   #closedError (): FsError {

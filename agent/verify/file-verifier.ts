@@ -1,8 +1,7 @@
 import { FsError } from '../errors';
 import type { ContentHasher, HashJob } from './content-hasher';
+import type { ReadCallback } from '../store/store-contract';
 import type { Digest } from './digest';
-
-type ReadCallback = (err: FsError | null, bytesRead: number) => void;
 
 /** What a verifier needs of the file it checks (the store), as the scheduler has ScheduledFile. */
 export interface VerifiedFile {
@@ -104,10 +103,17 @@ export class FileVerifier {
   }
 
   /**
-   * fsctl verify of a whole file: hashes it on disk again and deals with the outcome as with a
-   * download's. Resolves with what it hashed to.
+   * fsctl verify of a whole file (`whole`: every byte present and no verdict pending; `failed`:
+   * why the file failed, if it did): hashes it on disk again (a cache damaged after the fact)
+   * and deals with the outcome as with a download's. Resolves with what it hashed to.
    */
-  async recheck (digest: Digest): Promise<{ ok: boolean; actual: string }> {
+  async recheck (failed: FsError | null, whole: boolean): Promise<{ ok: boolean; actual: string }> {
+    const { digest, name } = this.#file;
+    if (digest === null) throw new FsError('EINVAL', `no digest is known for ${name}; give one at add time with --sha256`);
+    if (failed !== null) {
+      throw new FsError('EIO', `${name} failed (${failed.message}): there is no whole copy to check; fsctl resume tries again`);
+    }
+    if (!whole) throw new FsError('EBUSY', `${name} is not complete yet; it is verified when its last byte arrives`);
     const generation = this.#file.generation;
     const actual = await this.#hasher.start(this.#file.path, digest.algorithm).finish(this.#file.size);
     if (generation !== this.#file.generation || this.#file.closing) {

@@ -6,7 +6,8 @@ import { createFuseOps, type FsBackend } from '../../agent/fs/fuse-ops';
 import { ServedCounter } from '../../agent/fs/served-counter';
 import { UrlSource } from '../../agent/origin/file-source';
 import { FastReadGate } from '../../agent/store/fast-read-gate';
-import type { ReadCallback, TempFileStore } from '../../agent/store/temp-file-store';
+import type { ReadCallback } from '../../agent/store/store-contract';
+import type { TempFileStore } from '../../agent/store/temp-file-store';
 
 // The FUSE operations against a fake backend: what they answer fuse-native when fuse-native's
 // own timeouts are near, which a real mount cannot show on demand.

@@ -12,7 +12,8 @@ import { UrlSource } from '../../agent/origin/file-source';
 import { ContentHasher } from '../../agent/verify/content-hasher';
 import { probeOrigin } from '../../agent/origin/probe';
 import { DownloadSlots } from '../../agent/store/download-slots';
-import { TempFileStore, type StoreObserver, type StoreOptions } from '../../agent/store/temp-file-store';
+import type { StoreObserver, StoreOptions } from '../../agent/store/store-contract';
+import { TempFileStore } from '../../agent/store/temp-file-store';
 import { generateContent, TestOrigin, type Faults } from '../../tools/test-origin';
 
 const KiB = 1024;
