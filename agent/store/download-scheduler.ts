@@ -1,5 +1,7 @@
 import type { FsError } from '../errors';
-import type { DownloadKind, DownloadSlots, SlotHolder } from './download-slots';
+import { ConnectionRamp } from './connection-ramp';
+import type { DownloadKind, SlotHolder } from './download-slots';
+import type { ScheduledDownload, ScheduledFile, SchedulerOptions } from './scheduler-contract';
 
 /**
  * Which downloads one file runs, over which bytes.
@@ -19,13 +21,9 @@ import type { DownloadKind, DownloadSlots, SlotHolder } from './download-slots';
  *    extends a download or starts one in unclaimed space.
  *  - Files up to `fillMaxBytes`, or any file asked for whole, are filled hole by hole.
  *
- * Several connections for a sequential reader (#ramp, #fillAhead):
- *  - A read waiting on the download in front of it means the reader takes bytes faster than
- *    they come. Then, at most once a second, the scheduler compares the rate the file got
- *    over the last second with the second before: a connection it added stays if it brought
- *    at least RAMP_SHARE of what each one brought before (and another may be added next
- *    time, up to `maxPerFile`); otherwise it is given back (no new one for RAMP_HOLD_MS),
- *    since the origin or the link, not the connection, was the limit.
+ * Several connections for a sequential reader (#fillAhead):
+ *  - How many pay is learned from the rate they bring (connection-ramp.ts), each time a read
+ *    waits on the download in front of it.
  *  - Each extra connection is a fill over its own chunk ahead of the reader (CHUNK_SECONDS of
  *    a connection's rate, at least CHUNK_MIN_BYTES), one after another, so bytes still arrive
  *    in order for the reader, and none twice. Chunks are bounded claims, so their requests end
@@ -53,83 +51,10 @@ const REACH_MIN_BYTES = 4 * 1024 * 1024;
 const REACH_SECONDS = 1;
 
 const MiB = 1024 * 1024;
-/** The rate comparisons that add or give back a reader's extra connections are this far apart. */
-const RAMP_MS = 1000;
-/** An added connection stays if it brought at least this share of what each one brought before it. */
-const RAMP_SHARE = 0.5;
-/** After one was given back, no connection is added for this long. */
-const RAMP_HOLD_MS = 10_000;
 /** Each extra connection claims this much of one connection's transfer ahead... */
 const CHUNK_SECONDS = 2;
 /** ...and at least this much. */
 const CHUNK_MIN_BYTES = 8 * MiB;
-
-/** What the scheduler needs of its file: what is present, what is waited for, how fast it comes. */
-export interface ScheduledFile {
-  readonly size: number;
-  /** First missing byte in [from, to), or -1 when all are present. */
-  firstMissing (from: number, to: number): number;
-  /** The ranges reads are waiting for now, oldest first. */
-  waitingReads (): Iterable<{ readonly offset: number; readonly end: number }>;
-  /** Download rate over the last few seconds. */
-  readonly bytesPerSecond: number;
-  /** Bytes present in all. */
-  readonly presentBytes: number;
-  /** Monotonic time of the file's last byte (or of its first download's start). */
-  readonly lastProgressAt: number;
-  /** Its reads failed for a stall and no byte came since. */
-  readonly readsStalled: boolean;
-}
-
-/** What the scheduler needs of one download (agent/store/downloader.ts). */
-export interface ScheduledDownload {
-  kind: DownloadKind;
-  /** The next byte it will write. */
-  readonly position: number;
-  /** End (exclusive) of its claim. */
-  readonly limit: number;
-  /** Monotonic time of its last byte on disk (or its start, or its release from its read-ahead bound). */
-  readonly lastProgressAt: number;
-  /** Monotonic time of its last byte on disk; -Infinity before the first. */
-  readonly lastByteAt: number;
-  /** Gives up the claim from `end` on. */
-  setLimit (end: number): void;
-  /** Moves its read-ahead bound forward. */
-  allowUpTo (end: number): void;
-  abort (): void;
-  /** Cuts a back-off pause short. */
-  retryNow (): void;
-  /** Resolves once its claim is present (or it stopped at its limit); rejects with FsError. */
-  run (): Promise<void>;
-}
-
-/** What the scheduler tells its file. */
-export interface SchedulerEvents {
-  /** A download started; `first` when none was running (the file's stall clock starts now). */
-  started (first: boolean): void;
-  /** A download failed for good (a 404, a changed file): every other one was stopped, and the scheduler halted. */
-  failed (err: FsError): void;
-  /** A download ended and the whole file is present. */
-  complete (): void;
-  /** No download runs, and none could start for the waiting reads or the fill. */
-  idle (): void;
-}
-
-export interface SchedulerOptions {
-  /** Origin connections across all files. */
-  slots: DownloadSlots;
-  /** Origin connections this file may use at once. */
-  maxPerFile: number;
-  /** Files up to this size are filled whole once opened. */
-  fillMaxBytes: number;
-  /** False when the origin ignores Range: one download must run from the start, so nothing splits. */
-  acceptRanges: boolean;
-  /** Makes (does not start) a download over [from, limit) that runs no further than `allowedEnd` for now. */
-  createDownload (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload;
-  events: SchedulerEvents;
-  /** Monotonic milliseconds (performance.now unless a test gives a clock). */
-  now?: () => number;
-}
 
 export class DownloadScheduler {
   // Set once.
@@ -153,10 +78,8 @@ export class DownloadScheduler {
   #held: Promise<void> | null = null;
   /** The most connections this file ever used at once (stopping ones included). */
   peak = 0;
-  /** Connections a sequential reader may have in front of it, learned by #ramp. */
-  #parallel = 1;
-  /** The last rate comparison: when, the bytes present then, the rate before it, whether it added a connection. */
-  readonly #rampState = { at: -Infinity, present: 0, rate: 0, added: false, holdUntil: -Infinity };
+  /** Connections a sequential reader may have in front of it. */
+  readonly #ramp: ConnectionRamp;
   /** Where the sequential reader that has extra connections last stood, and its window. */
   #sequential: { from: number; bound: number } | null = null;
   readonly #now: () => number;
@@ -165,10 +88,11 @@ export class DownloadScheduler {
     this.#file = file;
     this.#opts = opts;
     this.#now = opts.now ?? (() => performance.now());
+    this.#ramp = new ConnectionRamp(opts.maxPerFile, this.#now);
   }
 
   /** Connections a sequential reader may have in front of it now. */
-  get parallel (): number { return this.#parallel; }
+  get parallel (): number { return this.#ramp.parallel; }
 
   get active (): number { return this.#downloads.size; }
 
@@ -233,7 +157,7 @@ export class DownloadScheduler {
   reset (until: Promise<void>): void {
     this.#fillAll = false; // dropped bytes are fetched again only when something reads them
     this.#sequential = null; // nor ahead of a reader, until one waits again
-    this.#parallel = 1;
+    this.#ramp.reset();
     this.#stopAll();
     this.#held = until;
     const release = (): void => { if (this.#held === until) this.#held = null; };
@@ -274,35 +198,12 @@ export class DownloadScheduler {
       }
     }
     holder.allowUpTo(bound);
-    if (kind === 'demand') this.#ramp();
+    if (kind === 'demand' && this.#opts.acceptRanges) this.#ramp.readerWaited(this.#file.presentBytes);
     this.#fillAhead(missing, wantEnd); // the reader's own window, even when the whole file is to be filled
   }
 
-  /** A read waits on the download in front of it: learn how many connections pay (see the note above). */
-  #ramp (): void {
-    if (!this.#opts.acceptRanges) return;
-    const now = this.#now();
-    const r = this.#rampState;
-    if (now - r.at < RAMP_MS) return;
-    const present = this.#file.presentBytes;
-    const rate = r.at === -Infinity ? 0 : (present - r.present) / ((now - r.at) / 1000);
-    // A comparison needs a full second behind it at the same number of connections.
-    const measured = now - r.at < 2 * RAMP_MS;
-    if (measured && r.added && rate < r.rate * (1 + RAMP_SHARE / (this.#parallel - 1))) {
-      this.#parallel = Math.max(1, this.#parallel - 1);
-      r.holdUntil = now + RAMP_HOLD_MS;
-      r.added = false;
-    } else if (measured && this.#parallel < this.#opts.maxPerFile && now >= r.holdUntil) {
-      this.#parallel++;
-      r.added = true;
-    } else {
-      r.added = false;
-    }
-    Object.assign(r, { at: now, present, rate });
-  }
-
   /**
-   * Keeps `#parallel` downloads in front of a sequential reader whose next missing byte is at
+   * Keeps `parallel` downloads in front of a sequential reader whose next missing byte is at
    * or after `from`: the one there, then one chunk after another, each its own bounded claim,
    * so a chunk's request ends where the chunk does and no bytes the origin sent are thrown
    * away. Only a download whose claim is longer than a chunk (the open-ended one a read
@@ -311,7 +212,8 @@ export class DownloadScheduler {
    * stays full while the reader reads what is already there.
    */
   #fillAhead (from: number, bound: number): void {
-    if (this.#parallel === 1 || this.#held !== null) return; // held: bytes are being dropped
+    const parallel = this.#ramp.parallel;
+    if (parallel === 1 || this.#held !== null) return; // held: bytes are being dropped
     if (this.#closed || this.#halted) return;
     const size = this.#file.size;
     const start = this.#file.firstMissing(from, size);
@@ -319,12 +221,12 @@ export class DownloadScheduler {
     const perConnection = this.#file.bytesPerSecond / Math.max(1, this.#downloads.size);
     // Whole MiB: claims are byte offsets in Range headers.
     const chunk = Math.max(CHUNK_MIN_BYTES, Math.floor(perConnection * CHUNK_SECONDS / MiB) * MiB);
-    const reach = Math.max(bound, start + this.#parallel * chunk);
+    const reach = Math.max(bound, start + parallel * chunk);
     this.#sequential = { from: start, bound };
     const ahead = [...this.#downloads].filter(d => d.limit > start && d.position < reach);
     ahead.sort((a, b) => a.position - b.position);
     for (const d of ahead) d.allowUpTo(reach);
-    while (ahead.length < this.#parallel) {
+    while (ahead.length < parallel) {
       const last = ahead.at(-1);
       // A claim longer than a chunk is the open-ended one a read started: it is cut.
       const cut = last !== undefined && last.limit - last.position > chunk + CHUNK_MIN_BYTES;
@@ -332,9 +234,7 @@ export class DownloadScheduler {
       if (at < 0 || at >= reach || (cut && at + CHUNK_MIN_BYTES > last.limit)) return;
       const helper = this.#spawn('fill', at, this.#nextClaim(at, Math.min(size, at + chunk)), reach);
       if (helper === null) {
-        // None to be had: what runs is what there is, and an added connection was not one.
-        this.#rampState.added = false;
-        this.#parallel = Math.max(1, ahead.length);
+        this.#ramp.noneToBeHad(ahead.length);
         return;
       }
       if (cut) last.setLimit(at);
@@ -367,10 +267,6 @@ export class DownloadScheduler {
   }
 
   /**
-   * Starts a download over [from, limit) within the per-file and overall caps; at a cap, a
-   * demand download stops one no waiting read needs. Null when none could start now.
-   */
-  /**
    * The file's progress as the connection slots judge it (DownloadSlots: a stalled file gives
    * its connections away, and takes none). Holding a connection, or asking while another of
    * its downloads runs, it is as stalled as its last byte says. Asking with none running, it
@@ -384,6 +280,10 @@ export class DownloadScheduler {
     return asking && this.#downloads.size === 0 && !stalledBefore ? performance.now() : file.lastProgressAt;
   }
 
+  /**
+   * Starts a download over [from, limit) within the per-file and overall caps; at a cap, a
+   * demand download stops one no waiting read needs. Null when none could start now.
+   */
   #spawn (kind: DownloadKind, from: number, limit: number, allowedEnd: number): ScheduledDownload | null {
     if (this.#downloads.size + this.#ending >= this.#opts.maxPerFile) {
       // The victim's end runs #continueWork, which starts this read's download.

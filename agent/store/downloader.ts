@@ -13,7 +13,7 @@ import { backoffMs, isRetryableError, isRetryableStatus, MAX_ATTEMPTS_WITHOUT_PR
 import { validators } from '../origin/probe';
 import { refusalError } from '../origin/url-expiry';
 import { waitForWake } from '../wait-for-wake';
-import type { ScheduledDownload } from './download-scheduler';
+import type { ScheduledDownload } from './scheduler-contract';
 import type { DownloadKind } from './download-slots';
 
 /**

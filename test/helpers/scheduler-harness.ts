@@ -1,5 +1,6 @@
 import { FsError } from '../../agent/errors';
-import { DownloadScheduler, type ScheduledDownload, type ScheduledFile } from '../../agent/store/download-scheduler';
+import { DownloadScheduler } from '../../agent/store/download-scheduler';
+import type { ScheduledDownload, ScheduledFile } from '../../agent/store/scheduler-contract';
 import type { DownloadKind } from '../../agent/store/download-slots';
 import { DownloadSlots } from '../../agent/store/download-slots';
 import { RangeSet } from '../../agent/store/range-set';
