@@ -25,9 +25,8 @@ import { inhibitorCommand, SleepInhibitor } from './platform/sleep-inhibitor';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher } from './origin/http-client';
-import { UrlSource } from './origin/file-source';
-import { Folders, type FolderHost } from './folders/folders';
-import { newEntry, RemoteFiles } from './files/remote-files';
+import { Folders } from './folders/folders';
+import { RemoteFiles } from './files/remote-files';
 import { ContentHasher } from './verify/content-hasher';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
@@ -150,7 +149,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
     this.catalogue.onChange(() => this.#metadata.changed());
     this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
-    this.#folders = new Folders(this.#folderHost(), db);
+    this.#folders = new Folders(this.#files.folderHost(), db);
   }
 
   /**
@@ -256,30 +255,6 @@ export class Agent implements FsBackend, ControlTarget {
   evict (params: EvictParams): Promise<{ freedBytes: number }> { return this.#files.evict(params); }
   verifyFile (file: string): Promise<VerifyResult> { return this.#files.verify(file); }
   listWaiters (): Promise<WaiterSummary[]> { return this.#files.waiters(); }
-
-  /** What the folders (agent/folders/) need of the catalogue. */
-  #folderHost (): FolderHost {
-    return {
-      dispatcher: this.#dispatcher,
-      log: this.log,
-      filesOf: folder => this.#files.filesOf(folder),
-      get: name => this.catalogue.get(name),
-      addProbed: (name, url, headers, origin, folder) => {
-        const entry = newEntry({ name, url, headers, urlCommand: null, endpoints: new UrlSource(url, headers), folder, origin });
-        this.#files.insert(entry);
-        return entry;
-      },
-      retire: async entry => {
-        const file = this.#files.of(entry);
-        if (this.#pool.isPinned(entry.id) || file === undefined) return 'kept';
-        if (!file.leaveWhenClosed()) return 'when-closed';
-        await this.removeFile(entry.name);
-        return 'removed';
-      },
-      keep: entry => { this.#files.of(entry)?.keepInMount(); },
-      adoptNewVersion: async (entry, now) => await this.#files.of(entry)?.adoptNewVersion(now) ?? null,
-    };
-  }
 
   addFolder (params: FolderAddParams): Promise<FolderResult> {
     parseUrl(params.url);

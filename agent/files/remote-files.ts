@@ -5,6 +5,7 @@ import type {
   AddFileParams, AddFileResult, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, VerifyResult, WaiterSummary,
 } from '../control/protocol';
 import { FsError } from '../errors';
+import type { FolderHost } from '../folders/folders';
 import { UrlSource, type Endpoint, type FileSource } from '../origin/file-source';
 import { CommandSource } from '../origin/url-command';
 import type { FileRecord } from '../state/state-db';
@@ -284,6 +285,31 @@ export class RemoteFiles {
   filesOf (folder: string): FileEntry[] {
     return [...this.#deps.catalogue.entries()].filter(e => e.folder === folder);
   }
+
+  /** What the folders (agent/folders/) do with the files: add those listed, retire those gone, adopt new versions. */
+  folderHost (): FolderHost {
+    const { catalogue, dispatcher, log, pool } = this.#deps;
+    return {
+      dispatcher,
+      log,
+      filesOf: folder => this.filesOf(folder),
+      get: name => catalogue.get(name),
+      addProbed: (name, url, headers, origin, folder) => {
+        const entry = newEntry({ name, url, headers, urlCommand: null, endpoints: new UrlSource(url, headers), folder, origin });
+        this.insert(entry);
+        return entry;
+      },
+      retire: async entry => {
+        const file = this.of(entry);
+        if (pool.isPinned(entry.id) || file === undefined) return 'kept';
+        if (!file.leaveWhenClosed()) return 'when-closed';
+        await this.remove(entry.name);
+        return 'removed';
+      },
+      keep: entry => { this.of(entry)?.keepInMount(); },
+      adoptNewVersion: async (entry, now) => await this.of(entry)?.adoptNewVersion(now) ?? null,
+    };
+  }
 }
 
 /** How an error names where a file comes from: its URL (no query: it may hold a signature), or its command. */
@@ -302,7 +328,7 @@ function withoutCredentials (url: string): string {
 }
 
 /** A file entry added now: its id from its name and URL, its mtime from the origin. */
-export function newEntry (f: Omit<FileEntry, 'id' | 'addedAt' | 'mtimeMs'>): FileEntry {
+function newEntry (f: Omit<FileEntry, 'id' | 'addedAt' | 'mtimeMs'>): FileEntry {
   const now = Date.now();
   return { ...f, id: Catalogue.entryId(f.name, f.url), addedAt: now, mtimeMs: mtimeOf(f.origin, now) };
 }
