@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentProcess, run } from '../test/helpers/agent';
-import type { TestOrigin } from '../tools/test-origin';
+import type { NginxOrigin } from './nginx-origin';
 
 /** A mounted system under test: where its files are, and the process that serves them. */
 export interface Mounted {
@@ -15,21 +15,26 @@ export interface Mounted {
 
 export type SystemName = 'fusestream' | 'rclone';
 
+/** How a system reaches the origin: plain HTTP, or HTTPS with the bench's CA trusted. */
+export interface OriginAccess { tls?: boolean }
+
 /**
  * Mounts one system cold (a fresh mount and cache) over the origin's files, runs `fn`, and
- * unmounts whatever happened. fusestream gets `files` added; rclone lists the origin's index.
+ * unmounts whatever happened. fusestream gets `files` added (named as their last segment);
+ * rclone lists the origin's index, folders and all. `m.path` takes the origin's path.
  */
 export async function withSystem<T> (
-  system: SystemName, origin: TestOrigin, files: string[], fn: (m: Mounted) => Promise<T>
+  system: SystemName, origin: NginxOrigin, files: string[], fn: (m: Mounted) => Promise<T>, access: OriginAccess = {}
 ): Promise<T> {
-  return system === 'fusestream' ? withFusestream(origin, files, fn) : withRclone(origin, fn);
+  return system === 'fusestream' ? withFusestream(origin, files, fn, access) : withRclone(origin, fn, access);
 }
 
-async function withFusestream<T> (origin: TestOrigin, files: string[], fn: (m: Mounted) => Promise<T>): Promise<T> {
-  const agent = await AgentProcess.start();
+async function withFusestream<T> (origin: NginxOrigin, files: string[], fn: (m: Mounted) => Promise<T>, access: OriginAccess): Promise<T> {
+  // Node's own trust store takes an extra CA from the environment, as a user's agent would (issue 25 adds an option).
+  const agent = await AgentProcess.start(access.tls === true ? { env: { NODE_EXTRA_CA_CERTS: origin.caFile } } : {});
   try {
-    for (const f of files) await agent.add(origin.url(f));
-    return await fn({ path: n => agent.path(n), mount: agent.mount, pid: agent.proc.pid! });
+    for (const f of files) await agent.add(origin.url(f, access.tls), path.basename(f));
+    return await fn({ path: n => agent.path(path.basename(n)), mount: agent.mount, pid: agent.proc.pid! });
   } finally {
     await agent.cleanup();
   }
@@ -42,13 +47,14 @@ export async function rcloneMissing (): Promise<string | null> {
 }
 
 /** `rclone mount` of the origin's index as an http remote, `--vfs-cache-mode full`, otherwise its defaults. */
-async function withRclone<T> (origin: TestOrigin, fn: (m: Mounted) => Promise<T>): Promise<T> {
+async function withRclone<T> (origin: NginxOrigin, fn: (m: Mounted) => Promise<T>, access: OriginAccess): Promise<T> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-rclone-'));
   const mount = path.join(dir, 'mnt');
   await fs.mkdir(mount);
   const proc: ChildProcess = spawn('rclone', [
-    'mount', ':http:', mount, '--http-url', `http://127.0.0.1:${origin.port}/`,
+    'mount', ':http:', mount, '--http-url', origin.url('', access.tls),
     '--vfs-cache-mode', 'full', '--cache-dir', path.join(dir, 'cache'), '--read-only',
+    ...(access.tls === true ? ['--ca-cert', origin.caFile] : []),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });

@@ -1,20 +1,22 @@
 /**
- * `npm run bench [-- --json] [-- --only=seq,ttfb]`: fusestream's speed and memory figures,
- * each measured cold (a fresh mount and cache) beside curl and, when it is installed, beside
- * `rclone mount --vfs-cache-mode full` over the same origin in the same run, the two systems
- * taking turns going first from one figure to the next. The ratio to read is fusestream ÷
- * rclone. Not a test: nothing here is asserted.
+ * `npm run bench [-- --json] [-- --only=seq,ttfb] [-- --runs=3]`: fusestream's speed and
+ * memory figures, each measured cold (a fresh mount and cache) beside curl and, when it is
+ * installed, beside `rclone mount --vfs-cache-mode full` over the same origin (nginx:
+ * nginx-origin.ts) in the same run, the two systems taking turns going first, each figure
+ * the median of `runs` rounds. The ratio to read is fusestream ÷ rclone. Not a test: nothing
+ * here is asserted.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import Table from 'cli-table3';
 import { Agent, request } from 'undici';
 import { RangeSet } from '../agent/store/range-set';
 import { WaiterQueue } from '../agent/store/waiter-queue';
 import { run } from '../test/helpers/agent';
-import { generateContent, TestOrigin } from '../tools/test-origin';
 import { cpuSeconds, rcloneMissing, rssKiB, withSystem, type SystemName } from './mounts';
+import { NginxOrigin } from './nginx-origin';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -116,19 +118,39 @@ async function main (): Promise<void> {
   const json = process.argv.includes('--json');
   const onlyArg = process.argv.find(a => a.startsWith('--only='));
   const only = onlyArg ? new Set(onlyArg.slice(7).split(',')) : null;
+  const runsArg = process.argv.find(a => a.startsWith('--runs='));
+  const runs = runsArg ? Math.max(1, Number(runsArg.slice(7))) : 3;
   const want = (name: string): boolean => only === null || only.has(name);
   const log = (s: string): void => { if (!json) process.stderr.write(s + '\n'); };
   const figures: Figure[] = [];
+  const nginxWhyNot = await NginxOrigin.missing();
+  if (nginxWhyNot !== null) throw new Error(nginxWhyNot);
   const rcloneWhyNot = await rcloneMissing();
   const systems: SystemName[] = rcloneWhyNot === null ? ['rclone', 'fusestream'] : ['fusestream'];
   let rcloneFirst = true;
-  /** Measures each system in turn, the other one first next time: drift in the machine's load spreads over both. */
-  const each = async <T>(measure: (s: SystemName) => Promise<T>): Promise<Partial<Record<SystemName, T>>> => {
-    const order = rcloneFirst ? systems : [...systems].reverse();
-    rcloneFirst = !rcloneFirst;
-    const out: Partial<Record<SystemName, T>> = {};
-    for (const s of order) out[s] = await measure(s);
+  /**
+   * Measures each system `rounds` times, taking turns going first, so drift in the machine's
+   * load spreads over both; the values in the order measured.
+   */
+  const each = async <T>(measure: (s: SystemName) => Promise<T>, rounds = runs): Promise<Partial<Record<SystemName, T[]>>> => {
+    const out: Partial<Record<SystemName, T[]>> = {};
+    for (let i = 0; i < rounds; i++) {
+      const order = rcloneFirst ? systems : [...systems].reverse();
+      rcloneFirst = !rcloneFirst;
+      for (const s of order) (out[s] ??= []).push(await measure(s));
+    }
     return out;
+  };
+  /** The median of one number of each system's rounds. */
+  const med = <T>(r: Partial<Record<SystemName, T[]>>, pick: (x: T) => number): Partial<Record<SystemName, number>> => {
+    const out: Partial<Record<SystemName, number>> = {};
+    for (const s of systems) if (r[s] !== undefined) out[s] = median(r[s]!.map(pick));
+    return out;
+  };
+  const curlRuns = async (measure: () => Promise<number>): Promise<number> => {
+    const ms: number[] = [];
+    for (let i = 0; i < runs; i++) ms.push(await measure());
+    return median(ms);
   };
   /** A figure whose values are numbers: printed with `digits`, ratio fusestream ÷ rclone. */
   const push = (name: string, curl: number | null, v: Partial<Record<SystemName, number>>, digits: number, note: string): void => {
@@ -138,194 +160,195 @@ async function main (): Promise<void> {
   };
 
   log('generating files…');
-  const origin = await TestOrigin.start();
-  const big = generateContent('bench-1g', GiB);
-  origin.add('seq.bin', big);
-  origin.add('seek.bin', big, { throttle: THROTTLE });
-  origin.add('same.bin', big, { throttle: THROTTLE });
-  origin.add('slow.bin', big, { throttle: THROTTLE });
-  origin.add('random.bin', 64 * MiB);
-  for (let i = 0; i < 16; i++) origin.add(`par-${i}.bin`, 64 * MiB);
-  for (let i = 0; i < 100; i++) origin.add(`small-${i}.bin`, 100 * 1024);
+  const files: Array<[string, number]> = [['big.bin', GiB], ['random.bin', 64 * MiB]];
+  for (let i = 0; i < 16; i++) files.push([`par-${i}.bin`, 64 * MiB]);
+  for (let i = 0; i < 100; i++) files.push([`small-${i}.bin`, 100 * 1024]);
+  const origin = await NginxOrigin.start(files, THROTTLE);
+  try {
+    // The first GiB a process writes after a while costs the kernel (and a VM's host) several
+    // times the CPU of the next ones (4 s of system time instead of 1, measured here): one
+    // round of each system that counts for nothing, so neither pays it in a figure.
+    log('warm-up: one cold seq of each system, not counted');
+    await each(s => withSystem(s, origin, ['big.bin'], m => timed(`cat ${q(m.path('big.bin'))}`)), 1);
 
-  if (want('seq')) {
-    log('seq: cat of a 1 GiB file, and the CPU the serving process spent on it');
-    const curlMs = await timed(`curl -sf -o /dev/null ${origin.url('seq.bin')}`);
-    const r = await each(s => withSystem(s, origin, ['seq.bin'], async m => {
-      const cpu = await cpuSeconds(m.pid);
-      const ms = await timed(`cat ${q(m.path('seq.bin'))}`);
-      return { ms, cpu: await cpuSeconds(m.pid) - cpu };
-    }));
-    const rate = (x?: { ms: number }): number | undefined => (x === undefined ? undefined : mb(GiB, x.ms));
-    push('seq (1 GiB, MB/s)', mb(GiB, curlMs), { rclone: rate(r.rclone), fusestream: rate(r.fusestream) }, 0, '');
-    push('CPU per GiB of cold seq (s)', null, { rclone: r.rclone?.cpu, fusestream: r.fusestream?.cpu }, 2, 'user + system CPU');
-  }
-
-  if (want('ttfb')) {
-    log('ttfb: first 4 KiB of an uncached 1 GiB file (3 cold starts)');
-    const curlMs: number[] = [];
-    for (let i = 0; i < 3; i++) curlMs.push(await timedFetch(origin.url('seq.bin'), [0, 4096]));
-    const r = await each(async s => {
-      const ms: number[] = [];
-      for (let i = 0; i < 3; i++) ms.push(await withSystem(s, origin, ['seq.bin'], m => timedRead(m.path('seq.bin'), 0, 4096)));
-      return median(ms);
-    });
-    push('ttfb (ms)', median(curlMs), r, 1, 'median of 3 cold starts: open, read 4 KiB, close (curl column: an HTTP range request)');
-  }
-
-  if (want('seek')) {
-    log('seek: 1 MiB at 900 MiB of an uncached 1 GiB file, origin at 50 MB/s');
-    const curlMs = await timedFetch(origin.url('seek.bin'), [900 * MiB, 901 * MiB]);
-    const r = await each(s => withSystem(s, origin, ['seek.bin'], m => timedRead(m.path('seek.bin'), 900 * MiB, MiB)));
-    push('seek @900 MiB (ms)', curlMs, r, 1, 'open, read 1 MiB, close; 1 MiB at 50 MB/s is 21 ms on one connection');
-  }
-
-  if (want('par-files')) {
-    log('par-files: 16 readers of 16 different 64 MiB files');
-    const names = Array.from({ length: 16 }, (_, i) => `par-${i}.bin`);
-    const curlMs = await timed(names.map(n => `curl -sf -o /dev/null ${origin.url(n)} &`).join(' ') + ' wait');
-    const r = await each(s => withSystem(s, origin, names, async m => {
-      let peak = 0;
-      let sampling = true;
-      const sampler = (async () => {
-        while (sampling) {
-          peak = Math.max(peak, await rssKiB(m.pid));
-          await new Promise(resolve => setTimeout(resolve, 20));
-        }
-      })();
-      const ms = await timed(names.map(n => `cat ${q(m.path(n))} &`).join(' ') + ' wait');
-      sampling = false;
-      await sampler;
-      return { ms, peakMiB: peak / 1024 };
-    }));
-    const rss = (x?: { peakMiB: number }): string => (x === undefined ? '-' : x.peakMiB.toFixed(0));
-    push(
-      'par-files (total MB/s)', mb(GiB, curlMs),
-      { rclone: r.rclone && mb(GiB, r.rclone.ms), fusestream: r.fusestream && mb(GiB, r.fusestream.ms) }, 0,
-      `peak RSS MiB: rclone ${rss(r.rclone)}, fusestream ${rss(r.fusestream)}`
-    );
-  }
-
-  if (want('par-same')) {
-    log('par-same: 32 readers of one uncached 1 GiB file, origin at 50 MB/s (about 45 s a system)');
-    const ideal = await timed(`curl -sf -o /dev/null ${origin.url('same.bin')}`); // the origin's real rate, not its nominal one
-    const r = await each(s => withSystem(s, origin, ['same.bin'], async m => {
-      const idleLoop = listingLoop(m.mount);
-      await new Promise(resolve => setTimeout(resolve, 500));
-      const idle = await idleLoop.stop();
-      const sentBefore = origin.bytesSent('same.bin');
-      const loadedLoop = listingLoop(m.mount);
-      const times = await Promise.all(Array.from({ length: 32 }, () => timed(`cat ${q(m.path('same.bin'))}`)));
-      const loaded = await loadedLoop.stop();
-      return {
-        slowest: Math.max(...times),
-        bytesRatio: (origin.bytesSent('same.bin') - sentBefore) / GiB,
-        lsMax: Math.max(...loaded),
-        lsMedian: median(loaded),
-        lsIdle: median(idle),
-      };
-    }));
-    const note = (x?: { bytesRatio: number }): string => (x === undefined ? '-' : x.bytesRatio.toFixed(3));
-    push(
-      'par-same: slowest of 32 readers (s)', ideal / 1000,
-      { rclone: r.rclone && r.rclone.slowest / 1000, fusestream: r.fusestream && r.fusestream.slowest / 1000 }, 1,
-      `origin bytes / size: rclone ${note(r.rclone)}, fusestream ${note(r.fusestream)}`
-    );
-    const idleNote = (x?: { lsIdle: number; lsMedian: number }): string =>
-      (x === undefined ? '-' : `${x.lsMedian.toFixed(1)} (idle ${x.lsIdle.toFixed(1)})`);
-    push(
-      'ls -l under par-same, max (ms)', null, { rclone: r.rclone?.lsMax, fusestream: r.fusestream?.lsMax }, 1,
-      `readdir + lstat of each entry, every 20 ms, from a process of its own; median: rclone ${idleNote(r.rclone)}, ` +
-        `fusestream ${idleNote(r.fusestream)}`
-    );
-  }
-
-  if (want('small-files')) {
-    log('small-files: 100 x 100 KiB read in turn');
-    const names = Array.from({ length: 100 }, (_, i) => `small-${i}.bin`);
-    const readAll = async (read: (name: string) => Promise<unknown>): Promise<number> => {
-      const began = performance.now();
-      for (const n of names) await read(n);
-      return performance.now() - began;
-    };
-    const curlMs = await readAll(n => timedFetch(origin.url(n)));
-    const r = await each(s => withSystem(s, origin, names, m => readAll(n => fs.readFile(m.path(n)))));
-    const perSecond = (ms?: number): number | undefined => (ms === undefined ? undefined : 100 / (ms / 1000));
-    push('small-files (files/s)', perSecond(curlMs)!, { rclone: perSecond(r.rclone), fusestream: perSecond(r.fusestream) }, 0, '');
-  }
-
-  if (want('random-read')) {
-    log('random-read: fio, 4 KiB random reads of a downloaded 64 MiB file, 4 jobs, 5 s, O_DIRECT then buffered');
-    const r = await each(s => withSystem(s, origin, ['random.bin'], async m => {
-      await timed(`cat ${q(m.path('random.bin'))}`); // downloaded whole first
-      return { direct: await fioIops(m.path('random.bin'), true), buffered: await fioIops(m.path('random.bin'), false) };
-    }));
-    push('random-read O_DIRECT (IOPS)', null, { rclone: r.rclone?.direct, fusestream: r.fusestream?.direct }, 0, 'fio randread 4k, 4 jobs');
-    push('random-read buffered (IOPS)', null, { rclone: r.rclone?.buffered, fusestream: r.fusestream?.buffered }, 0, 'cache dropped first');
-  }
-
-  if (want('slow-connection')) {
-    log('slow-connection: cat of a 1 GiB file from an origin that serves each connection at 50 MB/s');
-    const r = await each(s => withSystem(s, origin, ['slow.bin'], async m => {
-      const before = origin.bytesSent('slow.bin');
-      const ms = await timed(`cat ${q(m.path('slow.bin'))}`);
-      return { ms, bytesRatio: (origin.bytesSent('slow.bin') - before) / GiB };
-    }));
-    const note = (x?: { bytesRatio: number }): string => (x === undefined ? '-' : x.bytesRatio.toFixed(3));
-    push(
-      'slow-connection (MB/s)', THROTTLE / 1e6,
-      { rclone: r.rclone && mb(GiB, r.rclone.ms), fusestream: r.fusestream && mb(GiB, r.fusestream.ms) }, 0,
-      `curl column: one connection's rate; origin bytes / size: rclone ${note(r.rclone)}, fusestream ${note(r.fusestream)}`
-    );
-  }
-
-  if (want('waiters')) {
-    log('waiters: 10,000 waiting reads released by one download');
-    const n = 10_000;
-    const setup = (): { queue: WaiterQueue; present: RangeSet; woken: () => number } => {
-      const queue = new WaiterQueue({ stallMs: 60_000, maxWaitMs: 60_000, lastProgressAt: () => performance.now() });
-      let count = 0;
-      for (let i = 0; i < n; i++) queue.add(i * 4096, i * 4096 + 4096, () => { count++; });
-      return { queue, present: new RangeSet(), woken: () => count };
-    };
-    // One write releasing all of them.
-    const one = setup();
-    let t = performance.now();
-    one.queue.wake({ start: 0, end: n * 4096 }, one.present.add(0, n * 4096));
-    const oneMs = performance.now() - t;
-    // A download arriving in 64 KiB writes (16 waiters each): ours against a rescan of every waiter per write.
-    const ours = setup();
-    t = performance.now();
-    for (let off = 0; off < n * 4096; off += 65536) ours.queue.wake({ start: off, end: off + 65536 }, ours.present.add(off, off + 65536));
-    const oursMs = performance.now() - t;
-    const naive: Array<{ offset: number; end: number; done: boolean }> = Array.from(
-      { length: n },
-      (_, i) => ({ offset: i * 4096, end: i * 4096 + 4096, done: false })
-    );
-    const naivePresent = new RangeSet();
-    t = performance.now();
-    for (let off = 0; off < n * 4096; off += 65536) {
-      naivePresent.add(off, off + 65536);
-      for (const w of naive) if (!w.done && naivePresent.contains(w.offset, w.end)) w.done = true;
+    for (const tls of [false, true]) {
+      if (!want(tls ? 'seq-https' : 'seq')) continue;
+      const over = tls ? ' over HTTPS' : '';
+      log(`seq${over}: cat of a 1 GiB file, and the CPU the serving process spent on it (${runs} rounds)`);
+      const trust = tls ? `--cacert ${q(origin.caFile)} ` : '';
+      const curlMs = await curlRuns(() => timed(`curl -sf ${trust}-o /dev/null ${origin.url('big.bin', tls)}`));
+      const r = await each(s => withSystem(s, origin, ['big.bin'], async m => {
+        const cpu = await cpuSeconds(m.pid);
+        const ms = await timed(`cat ${q(m.path('big.bin'))}`);
+        return { ms, cpu: await cpuSeconds(m.pid) - cpu };
+      }, { tls }));
+      const note = tls ? 'a certificate the bench made, trusted through each system\'s options' : '';
+      push(`seq${over} (1 GiB, MB/s)`, mb(GiB, curlMs), med(r, x => mb(GiB, x.ms)), 0, note);
+      push(`CPU per GiB of cold seq${over} (s)`, null, med(r, x => x.cpu), 2, 'user + system CPU of the serving process');
     }
-    const naiveMs = performance.now() - t;
-    const woken = `${one.woken()} woken`;
-    const oneWrite = oneMs.toFixed(2);
-    const name = 'waiters: 10,000 woken by one write (ms)';
-    figures.push({ name, curl: '-', rclone: '-', fusestream: oneWrite, ratio: null, note: woken });
-    figures.push({
-      name: 'waiters: 10,000 over 625 writes (ms)',
-      curl: '-',
-      rclone: '-',
-      fusestream: oursMs.toFixed(2),
-      ratio: null,
-      note: `${ours.woken()} woken; a rescan of every waiter per write: ${naiveMs.toFixed(1)} ms`,
-    });
-  }
 
-  await origin.close();
+    if (want('ttfb')) {
+      log('ttfb: first 4 KiB of an uncached 1 GiB file (3 cold starts)');
+      const curlMs: number[] = [];
+      for (let i = 0; i < 3; i++) curlMs.push(await timedFetch(origin.url('big.bin'), [0, 4096]));
+      const r = await each(s => withSystem(s, origin, ['big.bin'], m => timedRead(m.path('big.bin'), 0, 4096)), 3);
+      const note = 'median of 3 cold starts: open, read 4 KiB, close (curl column: an HTTP range request)';
+      push('ttfb (ms)', median(curlMs), med(r, x => x), 1, note);
+    }
+
+    if (want('seek')) {
+      log('seek: 1 MiB at 900 MiB of an uncached 1 GiB file, origin at 50 MB/s');
+      const curlMs = await curlRuns(() => timedFetch(origin.url('slow/big.bin'), [900 * MiB, 901 * MiB]));
+      const r = await each(s => withSystem(s, origin, ['slow/big.bin'], m => timedRead(m.path('slow/big.bin'), 900 * MiB, MiB)));
+      push('seek @900 MiB (ms)', curlMs, med(r, x => x), 1, 'open, read 1 MiB, close; 1 MiB at 50 MB/s is 21 ms on one connection');
+    }
+
+    if (want('par-files')) {
+      log('par-files: 16 readers of 16 different 64 MiB files');
+      const names = Array.from({ length: 16 }, (_, i) => `par-${i}.bin`);
+      const curlMs = await curlRuns(() => timed(names.map(n => `curl -sf -o /dev/null ${origin.url(n)} &`).join(' ') + ' wait'));
+      const r = await each(s => withSystem(s, origin, names, async m => {
+        let peak = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            peak = Math.max(peak, await rssKiB(m.pid));
+            await new Promise(resolve => setTimeout(resolve, 20));
+          }
+        })();
+        const ms = await timed(names.map(n => `cat ${q(m.path(n))} &`).join(' ') + ' wait');
+        sampling = false;
+        await sampler;
+        return { ms, peakMiB: peak / 1024 };
+      }));
+      const rss = med(r, x => x.peakMiB);
+      const shown = (x?: number): string => (x === undefined ? '-' : x.toFixed(0));
+      push(
+        'par-files (total MB/s)', mb(GiB, curlMs), med(r, x => mb(GiB, x.ms)), 0,
+        `peak RSS MiB: rclone ${shown(rss.rclone)}, fusestream ${shown(rss.fusestream)}`
+      );
+    }
+
+    if (want('par-same')) {
+      log('par-same: 32 readers of one uncached 1 GiB file, origin at 50 MB/s (about 45 s a system, one round)');
+      const ideal = await timed(`curl -sf -o /dev/null ${origin.url('slow/big.bin')}`); // the origin's real rate, not its nominal one
+      const r = await each(s => withSystem(s, origin, ['slow/big.bin'], async m => {
+        const idleLoop = listingLoop(path.dirname(m.path('slow/big.bin')));
+        await new Promise(resolve => setTimeout(resolve, 500));
+        const idle = await idleLoop.stop();
+        const sentBefore = await origin.bytesSent('slow/big.bin');
+        const loadedLoop = listingLoop(path.dirname(m.path('slow/big.bin')));
+        const times = await Promise.all(Array.from({ length: 32 }, () => timed(`cat ${q(m.path('slow/big.bin'))}`)));
+        const loaded = await loadedLoop.stop();
+        return {
+          slowest: Math.max(...times),
+          bytesRatio: (await origin.bytesSent('slow/big.bin') - sentBefore) / GiB,
+          lsMax: Math.max(...loaded),
+          lsMedian: median(loaded),
+          lsIdle: median(idle),
+        };
+      }), 1);
+      const note = (x?: Array<{ bytesRatio: number }>): string => (x === undefined ? '-' : x[0].bytesRatio.toFixed(3));
+      push(
+        'par-same: slowest of 32 readers (s)', ideal / 1000, med(r, x => x.slowest / 1000), 1,
+        `origin bytes / size: rclone ${note(r.rclone)}, fusestream ${note(r.fusestream)}`
+      );
+      const idleNote = (x?: Array<{ lsIdle: number; lsMedian: number }>): string =>
+        (x === undefined ? '-' : `${x[0].lsMedian.toFixed(1)} (idle ${x[0].lsIdle.toFixed(1)})`);
+      push(
+        'ls -l under par-same, max (ms)', null, med(r, x => x.lsMax), 1,
+        `readdir + lstat of each entry, every 20 ms, from a process of its own; median: rclone ${idleNote(r.rclone)}, ` +
+          `fusestream ${idleNote(r.fusestream)}`
+      );
+    }
+
+    if (want('small-files')) {
+      log('small-files: 100 x 100 KiB read in turn');
+      const names = Array.from({ length: 100 }, (_, i) => `small-${i}.bin`);
+      const readAll = async (read: (name: string) => Promise<unknown>): Promise<number> => {
+        const began = performance.now();
+        for (const n of names) await read(n);
+        return performance.now() - began;
+      };
+      const curlMs = await curlRuns(() => readAll(n => timedFetch(origin.url(n))));
+      const r = await each(s => withSystem(s, origin, names, m => readAll(n => fs.readFile(m.path(n)))));
+      const perSecond = (ms: number): number => 100 / (ms / 1000);
+      push('small-files (files/s)', perSecond(curlMs), med(r, perSecond), 0, 'curl column: a new connection per file');
+    }
+
+    if (want('random-read')) {
+      log('random-read: fio, 4 KiB random reads of a downloaded 64 MiB file, 4 jobs, 5 s, O_DIRECT then buffered (one round)');
+      const r = await each(s => withSystem(s, origin, ['random.bin'], async m => {
+        await timed(`cat ${q(m.path('random.bin'))}`); // downloaded whole first
+        return { direct: await fioIops(m.path('random.bin'), true), buffered: await fioIops(m.path('random.bin'), false) };
+      }), 1);
+      push('random-read O_DIRECT (IOPS)', null, med(r, x => x.direct), 0, 'fio randread 4k, 4 jobs');
+      push('random-read buffered (IOPS)', null, med(r, x => x.buffered), 0, 'cache dropped first');
+    }
+
+    if (want('slow-connection')) {
+      log('slow-connection: cat of a 1 GiB file from an origin that serves each connection at 50 MB/s');
+      const r = await each(s => withSystem(s, origin, ['slow/big.bin'], async m => {
+        const before = await origin.bytesSent('slow/big.bin');
+        const ms = await timed(`cat ${q(m.path('slow/big.bin'))}`);
+        return { ms, bytesRatio: (await origin.bytesSent('slow/big.bin') - before) / GiB };
+      }));
+      const ratio = med(r, x => x.bytesRatio);
+      const note = (x?: number): string => (x === undefined ? '-' : x.toFixed(3));
+      push(
+        'slow-connection (MB/s)', THROTTLE / 1e6, med(r, x => mb(GiB, x.ms)), 0,
+        `curl column: one connection's rate; origin bytes / size: rclone ${note(ratio.rclone)}, fusestream ${note(ratio.fusestream)}`
+      );
+    }
+
+    if (want('waiters')) {
+      log('waiters: 10,000 waiting reads released by one download');
+      const n = 10_000;
+      const setup = (): { queue: WaiterQueue; present: RangeSet; woken: () => number } => {
+        const queue = new WaiterQueue({ stallMs: 60_000, maxWaitMs: 60_000, lastProgressAt: () => performance.now() });
+        let count = 0;
+        for (let i = 0; i < n; i++) queue.add(i * 4096, i * 4096 + 4096, () => { count++; });
+        return { queue, present: new RangeSet(), woken: () => count };
+      };
+      // One write releasing all of them.
+      const one = setup();
+      let t = performance.now();
+      one.queue.wake({ start: 0, end: n * 4096 }, one.present.add(0, n * 4096));
+      const oneMs = performance.now() - t;
+      // A download arriving in 64 KiB writes (16 waiters each): ours against a rescan of every waiter per write.
+      const ours = setup();
+      t = performance.now();
+      for (let off = 0; off < n * 4096; off += 65536) ours.queue.wake({ start: off, end: off + 65536 }, ours.present.add(off, off + 65536));
+      const oursMs = performance.now() - t;
+      const naive: Array<{ offset: number; end: number; done: boolean }> = Array.from(
+        { length: n },
+        (_, i) => ({ offset: i * 4096, end: i * 4096 + 4096, done: false })
+      );
+      const naivePresent = new RangeSet();
+      t = performance.now();
+      for (let off = 0; off < n * 4096; off += 65536) {
+        naivePresent.add(off, off + 65536);
+        for (const w of naive) if (!w.done && naivePresent.contains(w.offset, w.end)) w.done = true;
+      }
+      const naiveMs = performance.now() - t;
+      const woken = `${one.woken()} woken`;
+      const oneWrite = oneMs.toFixed(2);
+      const name = 'waiters: 10,000 woken by one write (ms)';
+      figures.push({ name, curl: '-', rclone: '-', fusestream: oneWrite, ratio: null, note: woken });
+      figures.push({
+        name: 'waiters: 10,000 over 625 writes (ms)',
+        curl: '-',
+        rclone: '-',
+        fusestream: oursMs.toFixed(2),
+        ratio: null,
+        note: `${ours.woken()} woken; a rescan of every waiter per write: ${naiveMs.toFixed(1)} ms`,
+      });
+    }
+  } finally {
+    await origin.close();
+  }
   if (json) {
-    process.stdout.write(JSON.stringify({ node: process.version, rclone: rcloneWhyNot ?? 'measured', figures }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ node: process.version, runs, rclone: rcloneWhyNot ?? 'measured', figures }, null, 2) + '\n');
     return;
   }
   const table = new Table({
