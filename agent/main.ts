@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from './agent';

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { AGENT_NODE_FLAGS } from '../agent/node-flags';
 import { AgentClient } from '../ctl/client';
 import { TestOrigin } from '../tools/test-origin';
 
@@ -26,7 +27,7 @@ async function main (): Promise<void> {
 
   const logFile = path.join(dir, 'agent.log');
   const log = await fs.open(logFile, 'w');
-  const agent = spawn(process.execPath, [path.join(ROOT, 'dist', 'agent', 'main.js'),
+  const agent = spawn(process.execPath, [...AGENT_NODE_FLAGS, path.join(ROOT, 'dist', 'agent', 'main.js'),
     '--mount', mount, '--cache-dir', path.join(dir, 'cache'), '--state-dir', path.join(dir, 'state'), '--socket', socket],
   { stdio: ['ignore', log.fd, log.fd] });
 

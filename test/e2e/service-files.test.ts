@@ -26,7 +26,7 @@ describe('service files: fsctl service', () => {
     const r = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'systemd']);
     assert.equal(r.code, 0, r.stderr);
     const unit = r.stdout.toString();
-    assert.match(unit, new RegExp(`^ExecStart=${process.execPath} ${AGENT_BIN.replace('dist/test/../', '')}$`, 'm'));
+    assert.match(unit, new RegExp(`^ExecStart=${process.execPath} --single-threaded-gc ${AGENT_BIN.replace('dist/test/../', '')}$`, 'm'));
     assert.match(unit, /^Restart=on-failure$/m);
     assert.match(unit, /^RestartPreventExitStatus=78$/m);
     assert.match(unit, new RegExp(`^ExecStartPre=-\\S*fusermount -uz ${env.HOME}/FuseStream$`, 'm'));
@@ -70,7 +70,8 @@ print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
     assert.deepEqual(p.Label, ['str', 'com.fusestream.agent']);
     assert.equal(p.ProgramArguments[0], 'list');
     assert.deepEqual((p.ProgramArguments[1] as string[])[0], process.execPath);
-    assert.match((p.ProgramArguments[1] as string[])[1], /\/dist\/agent\/main\.js$/);
+    assert.equal((p.ProgramArguments[1] as string[])[1], '--single-threaded-gc');
+    assert.match((p.ProgramArguments[1] as string[])[2], /\/dist\/agent\/main\.js$/);
     assert.deepEqual(p.RunAtLoad, ['bool', true]);
     assert.deepEqual(p.KeepAlive, ['dict', { SuccessfulExit: false }]);
     assert.equal(p.EnvironmentVariables[0], 'dict');

@@ -2,6 +2,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags';
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import { AgentClient } from '../../ctl/client';
@@ -17,6 +18,8 @@ export interface StartOptions {
   dirs?: AgentDirs;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Node's own options, before the agent's script (`--cpu-prof`, say). */
+  nodeArgs?: string[];
 }
 
 /** What in a user's environment points the agent or fsctl elsewhere: XDG folders and FUSESTREAM_* settings. */
@@ -81,6 +84,8 @@ export class AgentProcess {
   static async start (opts: StartOptions = {}): Promise<AgentProcess> {
     const dirs = opts.dirs ?? await makeDirs();
     const args = [
+      ...AGENT_NODE_FLAGS, // as every way a user starts it does
+      ...(opts.nodeArgs ?? []),
       AGENT_BIN,
       '--mount',
       dirs.mount,
