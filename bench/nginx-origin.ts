@@ -16,8 +16,8 @@ import { generateContent } from '../tools/test-origin';
  * the figure. nginx sends with sendfile in large writes, as real servers do.
  *
  * Plain HTTP and HTTPS (a CA and a certificate for 127.0.0.1 made here with openssl) serve
- * the same folder; `slow/` serves it again at THROTTLE bytes per second per connection
- * (nginx's limit_rate). `/` and `slow/` are autoindex pages, which rclone's http remote lists.
+ * the same folder; `slow/` serves its files again at `throttle` bytes per second per
+ * connection (nginx's limit_rate). `/` and `slow/` are autoindex pages, which rclone's http remote lists.
  * Every request is logged with the bytes it sent, so the bench can count what a system
  * fetched (bytesSent).
  */
@@ -50,9 +50,13 @@ export class NginxOrigin {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-nginx-'));
     const root = path.join(dir, 'files');
     await fs.mkdir(root);
+    // slow/ holds the same files (hard links): a real folder, so the root's index lists it for rclone.
+    await fs.mkdir(path.join(root, 'slow'));
     for (const [name, content] of files) {
       await fs.writeFile(path.join(root, name), typeof content === 'number' ? generateContent(name, content) : content);
+      await fs.link(path.join(root, name), path.join(root, 'slow', name));
     }
+    await run('sync', []); // the files written out now, not while a figure runs
     await makeCertificate(dir);
     const [port, tlsPort] = [await freePort(), await freePort()];
     const conf = path.join(dir, 'nginx.conf');
@@ -147,7 +151,7 @@ http {
     ssl_certificate_key ${dir}/server.key;
     root ${root};
     location / { autoindex on; }
-    location /slow/ { alias ${root}/; autoindex on; limit_rate ${throttle}; }
+    location /slow/ { autoindex on; limit_rate ${throttle}; }
   }
 }
 `;
