@@ -38,7 +38,7 @@ export interface StoreOptions {
   slots: DownloadSlots;
   /** Origin connections one file may use at once. */
   maxDownloadsPerFile: number;
-  /** Files up to this size are downloaded whole in the background once opened. */
+  /** Files up to this size are downloaded whole in the background once opened and first read (or prefetched). */
   fillMaxBytes: number;
   /** The cache's space limit: every write reserves its bytes first. */
   quota: StoreQuota;
