@@ -35,7 +35,6 @@ import type { TempFileStore } from './store/temp-file-store';
 import { storeEvents } from './files/store-events';
 import { defaultQuota } from './cache/default-quota';
 import { makeDir } from './make-dir';
-import { bodyBufferPool } from './buffer-pool';
 
 /** An open unanswered this long before fuse-native's own timeout fails with ETIMEDOUT, answered by us (fuse-ops). */
 const OPEN_DEADLINE_MARGIN_MS = 5000;
@@ -117,7 +116,6 @@ export class Agent implements FsBackend, ControlTarget {
         maxDownloadsPerFile: config.maxConnectionsPerFile,
         fillMaxBytes: config.fillFilesUpTo,
         hasher: this.#hasher,
-        buffers: bodyBufferPool(),
         retireFastReads: state => this.#mount.retireFastReads(state),
       },
       db,

@@ -4,7 +4,7 @@ import type { RequestHeaders } from './origin-info';
 /** How many redirects an origin may send before we call it broken. */
 const MAX_REDIRECTS = 5;
 /** A connection or header exchange that takes longer than this counts as a failed attempt. */
-export const CONNECT_AND_HEADERS_TIMEOUT_MS = 15_000;
+const CONNECT_AND_HEADERS_TIMEOUT_MS = 15_000;
 
 export type OriginResponse = Dispatcher.ResponseData;
 

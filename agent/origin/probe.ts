@@ -103,7 +103,7 @@ function contentLength (res: OriginResponse): number | null {
   return v !== null && /^\d+$/.test(v) ? Number(v) : null;
 }
 
-export function validators (res: Pick<OriginResponse, 'headers'>): { etag: string | null; lastModified: string | null } {
+export function validators (res: OriginResponse): { etag: string | null; lastModified: string | null } {
   return { etag: headerValue(res.headers, 'etag'), lastModified: headerValue(res.headers, 'last-modified') };
 }
 

@@ -1,8 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { FsError, toFsError } from '../errors';
-import type { BufferPool } from '../buffer-pool';
-import { headerValue } from '../origin/http-client';
-import { requestPooled, type BodyChunk, type PooledResponse } from '../origin/pooled-body';
+import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
 import {
   ifRangeValue,
   OriginChangedError,
@@ -49,8 +47,6 @@ export interface DownloaderOptions {
   dispatcher: Dispatcher;
   /** An attempt whose body goes quiet this long is dropped and retried. */
   stallTimeoutMs: number;
-  /** The buffers bodies arrive in (shared by every download of the agent). */
-  buffers: BufferPool;
   /** Told of each failed attempt that will be retried, with how many in a row brought no byte. */
   onRetry?: (err: FsError, delayMs: number, withoutProgress: number) => void;
 }
@@ -185,12 +181,8 @@ export class Downloader implements ScheduledDownload {
       const ifRange = ifRangeValue(origin);
       if (ifRange !== null) headers['if-range'] = ifRange;
     }
-    const res = await requestPooled(this.#opts.dispatcher, endpoint.url, {
-      headers,
-      bodyTimeoutMs: this.#opts.stallTimeoutMs,
-      signal: this.#abort.signal,
-      pool: this.#opts.buffers,
-      highWater: WRITE_HIGH_WATER_BYTES,
+    const res = await sendRequest(this.#opts.dispatcher, endpoint.url, {
+      method: 'GET', headers, bodyTimeoutMs: this.#opts.stallTimeoutMs, signal: this.#abort.signal,
     });
     let bodyStart: number;
     if (res.statusCode === 200 || res.statusCode === 206) source.accepted(endpoint);
@@ -201,7 +193,7 @@ export class Downloader implements ScheduledDownload {
       bodyStart = 0;
       end = size;
     } else {
-      res.drop();
+      dropBody(res);
       if (isRetryableStatus(res.statusCode)) throw new RetryableStatus(res.statusCode, headerValue(res.headers, 'retry-after'));
       // Credentials that lapsed: a source that can mint fresh ones is asked at once.
       if ((res.statusCode === 401 || res.statusCode === 403) && source.refused(endpoint)) throw new RetryableStatus(res.statusCode, '0');
@@ -214,7 +206,7 @@ export class Downloader implements ScheduledDownload {
   }
 
   /** Checks a 206 answer is the range we asked for, of the version we hold; returns its start. */
-  #checkPartial (res: PooledResponse, start: number): number {
+  #checkPartial (res: OriginResponse, start: number): number {
     const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(res.headers, 'content-range') ?? '');
     const v = validators(res);
     let problem: FsError | null = null;
@@ -226,14 +218,14 @@ export class Downloader implements ScheduledDownload {
       problem = new OriginChangedError('the file changed at the origin (new ETag or Last-Modified)');
     }
     if (problem !== null) {
-      res.drop();
+      dropBody(res);
       throw problem;
     }
     return start;
   }
 
   /** A 200 is the whole file: an origin without Range, or one whose version changed (If-Range failed). */
-  #checkFull (res: PooledResponse): void {
+  #checkFull (res: OriginResponse): void {
     const v = validators(res);
     const length = headerValue(res.headers, 'content-length');
     let problem: string | null = null;
@@ -243,17 +235,17 @@ export class Downloader implements ScheduledDownload {
       problem = `the file changed size at the origin (${this.#target.size} -> ${length})`;
     }
     if (problem !== null) {
-      res.drop();
+      dropBody(res);
       throw new OriginChangedError(problem);
     }
   }
 
   /**
-   * Takes the body as it arrives, dropping bytes before `from` (a 200 to a resumed download)
-   * and writing the rest; stops early, without error, at the claim's limit or when paused too
-   * long at the read-ahead bound.
+   * Streams the body, dropping bytes before `from` (a 200 to a resumed download) and writing
+   * the rest; stops early, without error, at the claim's limit or when paused too long at
+   * the read-ahead bound.
    */
-  async #stream (res: PooledResponse, bodyStart: number, from: number, end: number): Promise<void> {
+  async #stream (res: OriginResponse, bodyStart: number, from: number, end: number): Promise<void> {
     let pos = bodyStart;
     let stoppedEarly = false;
     const writer = new CoalescingWriter(this.#target, from, this.#abort.signal, end => {
@@ -261,23 +253,21 @@ export class Downloader implements ScheduledDownload {
       this.#advance(end);
     });
     try {
-      for (let got = await res.next(); got !== null; got = await res.next()) {
-        let data = got.data;
+      for await (const data of res.body) {
+        let chunk = data as Buffer;
         if (pos < from) {
-          const skip = Math.min(data.length, from - pos);
+          const skip = Math.min(chunk.length, from - pos);
           pos += skip;
-          data = data.subarray(skip);
+          if (skip === chunk.length) continue;
+          chunk = chunk.subarray(skip);
         }
-        if (pos + data.length > end) {
-          got.release();
+        if (pos + chunk.length > end) {
           throw new FsError('EIO', `origin sent more bytes than the ${this.#target.size} it announced`);
         }
-        if (pos + data.length > this.#limit) data = data.subarray(0, Math.max(0, this.#limit - pos));
-        if (data.length > 0) {
-          pos += data.length;
-          writer.push(data, got); // released once written
-        } else {
-          got.release();
+        if (pos + chunk.length > this.#limit) chunk = chunk.subarray(0, Math.max(0, this.#limit - pos));
+        if (chunk.length > 0) {
+          pos += chunk.length;
+          writer.push(chunk);
         }
         if (pos >= this.#limit) { stoppedEarly = true; break; }
         if (writer.buffered >= WRITE_HIGH_WATER_BYTES || pos >= this.#allowedEnd) await writer.drain();
@@ -286,7 +276,7 @@ export class Downloader implements ScheduledDownload {
     } finally {
       // No write may still be running when the attempt ends: the store may close its file next.
       await writer.settle();
-      res.drop();
+      dropBody(res);
     }
     await writer.drain();
     if (pos < end && !stoppedEarly) throw new ShortBody(end - pos);
@@ -313,8 +303,6 @@ class CoalescingWriter {
   readonly #target: DownloadTarget;
   readonly #signal: AbortSignal;
   #pending: Buffer[] = [];
-  /** The pooled buffers `#pending` lies in: given back once their write has ended. */
-  #leases: BodyChunk[] = [];
   #pendingBytes = 0;
   #written: number;
   #running: Promise<void> | null = null;
@@ -332,16 +320,9 @@ class CoalescingWriter {
 
   get buffered (): number { return this.#pendingBytes; }
 
-  push (chunk: Buffer, lease: BodyChunk): void {
-    this.#leases.push(lease);
+  push (chunk: Buffer): void {
     if (this.#error !== null) throw this.#error;
-    // Bytes that follow the last ones in the same buffer extend them: one iovec, not two.
-    const last = this.#pending.at(-1);
-    if (last !== undefined && last.buffer === chunk.buffer && last.byteOffset + last.length === chunk.byteOffset) {
-      this.#pending[this.#pending.length - 1] = Buffer.from(last.buffer, last.byteOffset, last.length + chunk.length);
-    } else {
-      this.#pending.push(chunk);
-    }
+    this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     this.#running ??= this.#pump();
   }
@@ -352,13 +333,9 @@ class CoalescingWriter {
     if (this.#error !== null) throw this.#error;
   }
 
-  /** Like drain, but never throws, and gives back the buffers of what was not written: for clean-up paths. */
+  /** Like drain, but never throws: for clean-up paths. */
   async settle (): Promise<void> {
     while (this.#running !== null) await this.#running;
-    for (const lease of this.#leases) lease.release();
-    this.#leases = [];
-    this.#pending = [];
-    this.#pendingBytes = 0;
   }
 
   async #pump (): Promise<void> {
@@ -366,15 +343,9 @@ class CoalescingWriter {
       while (this.#pending.length > 0 && this.#error === null) {
         const chunks = this.#pending;
         const length = this.#pendingBytes;
-        const leases = this.#leases;
         this.#pending = [];
         this.#pendingBytes = 0;
-        this.#leases = [];
-        try {
-          await this.#target.write(chunks, this.#written, length, this.#signal);
-        } finally {
-          for (const lease of leases) lease.release(); // the write has ended: no one reads them any more
-        }
+        await this.#target.write(chunks, this.#written, length, this.#signal);
         this.#written += length;
         this.#onWritten(this.#written);
       }

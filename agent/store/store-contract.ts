@@ -1,5 +1,4 @@
 import type { Dispatcher } from 'undici';
-import type { BufferPool } from '../buffer-pool';
 import type { FsError } from '../errors';
 import type { FileState } from '../file-state';
 import type { FileSource } from '../origin/file-source';
@@ -46,8 +45,6 @@ export interface StoreOptions {
   hasher: ContentHasher;
   /** Told of state changes, writes, drops and retries: persistence, logs and status. */
   observer?: StoreObserver;
-  /** The buffers download bodies arrive in: the agent's, shared by every store; one of its own otherwise. */
-  buffers?: BufferPool;
   /** The temp file's system calls; Node's unless a test injects faults. */
   fileIo?: FileIo;
   /** The store closed: the FUSE binding lets go of its descriptor of the temp file (FuseMount.retireFastReads). */

@@ -1,4 +1,3 @@
-import { bodyBufferPool, type BufferPool } from '../buffer-pool';
 import { FsError } from '../errors';
 import type { FileState } from '../file-state';
 import type { FileSource } from '../origin/file-source';
@@ -65,8 +64,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   readonly #verifier: FileVerifier;
   /** How far the FUSE thread answers the file's reads itself (native/fast-reads.c), never while bytes are dropped or the file closes. */
   readonly #fastReadWindow: FastReadWindow;
-  /** Where its downloads' bodies arrive. */
-  readonly #buffers: BufferPool;
 
   private constructor (source: StoreSource, file: TempFile, path: string, opts: StoreOptions, present: RangeSet, trimmed: boolean) {
     this.#present = present;
@@ -77,7 +74,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#path = path;
     this.#opts = opts;
     this.#progress = new ProgressClock(opts.readTimeoutMs);
-    this.#buffers = opts.buffers ?? bodyBufferPool();
     this.#fastReadWindow = new FastReadWindow(this.fastReads, this.size);
     this.#verifier = new FileVerifier(this.#verifiedFile(), opts.hasher, source.verified, opts.readTimeoutMs);
     const whole = present.bytes === this.size;
@@ -357,7 +353,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       origin,
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
-      buffers: this.#buffers,
       onRetry: (err, delayMs, withoutProgress) => {
         this.#retrying = err;
         this.#failedAttempts += 1;
