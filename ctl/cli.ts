@@ -85,8 +85,15 @@ export function printJson (value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
 
-export function table (head: string[]): Table.Table {
-  return new Table({ head, style: { head: [], border: [], compact: true } });
+/** Prints `rows` under `head` as a plain table, or the line `empty` (if given) when there are none. */
+export function printTable (head: string[], rows: Array<Array<string | number>>, empty?: string): void {
+  if (rows.length === 0 && empty !== undefined) {
+    process.stdout.write(empty + '\n');
+    return;
+  }
+  const t = new Table({ head, style: { head: [], border: [], compact: true } });
+  t.push(...rows);
+  process.stdout.write(t.toString() + '\n');
 }
 
 /**

@@ -3,7 +3,7 @@ import { ConfigError, resolveConfig, describeConfig, type ConfigLine, type Resol
 import type { CheckLine } from '../../agent/platform/machine-checks';
 import { logDir } from '../../agent/log';
 import { defaultPaths } from '../../agent/paths';
-import { EXIT, fail, printJson, table, type Cli } from '../cli';
+import { EXIT, fail, printJson, printTable, type Cli } from '../cli';
 import { runDoctor, doctorProbe } from '../doctor';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from '../format';
 import { showLogs } from '../logs';
@@ -81,9 +81,7 @@ export function agentCommands (cli: Cli): void {
       if (json) return printJson({ agentRunning: fromAgent !== null, ...result });
       if (fromAgent === null) process.stdout.write('no agent is running: this is what one started now would use\n');
       process.stdout.write(`config file: ${result.configFile ?? `none (${defaultPaths().configFile} does not exist)`}\n`);
-      const t = table(['setting', 'value', 'from', 'environment variable']);
-      for (const o of result.options) t.push([o.key, o.text, o.source, o.env]);
-      process.stdout.write(t.toString() + '\n');
+      printTable(['setting', 'value', 'from', 'environment variable'], result.options.map(o => [o.key, o.text, o.source, o.env]));
       for (const o of result.options) if (o.note !== null) process.stdout.write(`${o.key}: ${o.note}\n`);
     });
 

@@ -2,7 +2,9 @@ import {
   Methods, type AddFileResult, type AgentStatus, type FileDetails, type FileSummary, type FolderSummary, type SetUrlResult,
   type VerifyResult, type WaiterSummary,
 } from '../../agent/control/protocol';
-import { checkedUrl, commandArg, EXIT, fail, fileArg, parseHeaders, printJson, repeated, table, URL_COMMAND_HELP, type Cli } from '../cli';
+import {
+  checkedUrl, commandArg, EXIT, fail, fileArg, parseHeaders, printJson, printTable, repeated, URL_COMMAND_HELP, type Cli,
+} from '../cli';
 import { joinCommandWords } from '../command-words';
 import { expiryText, linkNote, stalledFor, verificationNote, verificationText } from '../file-text';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from '../format';
@@ -132,13 +134,10 @@ export function fileCommands (cli: Cli): void {
       const color = colorEnabled();
       process.stdout.write(statusHeader(status) + '\n');
       if (under !== undefined && files.length === 0) fail(EXIT.refused, `no files under ${under}/ in the mount`, json);
-      if (files.length === 0) { process.stdout.write('no files; add one with: fsctl add URL\n'); return; }
-      const t = table(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters']);
-      for (const f of files) {
-        const row = [shown(f.name) + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond)];
-        t.push([...row, stateText(f.state, color) + stalledFor(f) + verificationNote(f), f.openHandles, f.waiters]);
-      }
-      process.stdout.write(t.toString() + '\n');
+      printTable(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters'], files.map(f => [
+        shown(f.name) + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond),
+        stateText(f.state, color) + stalledFor(f) + verificationNote(f), f.openHandles, f.waiters,
+      ]), 'no files; add one with: fsctl add URL');
       // The table stays narrow: errors are one `fsctl info` away.
       const failed = files.filter(f => f.state === 'error');
       if (failed.length > 0) process.stdout.write(`${failed.length} failed; the reason: fsctl info ${shown(failed[0].name)}\n`);
@@ -231,13 +230,8 @@ export function fileCommands (cli: Cli): void {
     .action(() => cli.withAgent(async (client, json) => {
       const waiters = await client.call<WaiterSummary[]>(Methods.listWaiters);
       if (json) return printJson(waiters);
-      if (waiters.length === 0) { process.stdout.write('no reads are waiting\n'); return; }
-      const t = table(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'reader']);
-      for (const w of waiters) {
-        t.push(
-          [shown(w.file), w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', readerText(w)]
-        );
-      }
-      process.stdout.write(t.toString() + '\n');
+      printTable(['file', 'offset', 'length', 'waited', 'fails in', 'download at', 'reader'], waiters.map(w => [
+        shown(w.file), w.offset, w.length, duration(w.waitedMs), duration(w.deadlineInMs), w.downloadPosition ?? '-', readerText(w),
+      ]), 'no reads are waiting');
     }));
 }

@@ -1,7 +1,7 @@
 import { Methods, type FolderResult, type FolderSummary } from '../../agent/control/protocol';
 import { displayUrl } from '../../agent/origin/origin-info';
 import { AgentError, type AgentClient } from '../client';
-import { checkedUrl, EXIT, fail, printJson, table, type Cli } from '../cli';
+import { checkedUrl, EXIT, fail, printJson, printTable, type Cli } from '../cli';
 import { addFromList, folderReport, parseDuration, type FromFileResult } from '../folders';
 import { duration, shown } from '../format';
 
@@ -90,15 +90,12 @@ export function folderCommands (cli: Cli): void {
     .action(() => cli.withAgent(async (client, json) => {
       const folders = await client.call<FolderSummary[]>(Methods.listFolders);
       if (json) return printJson(folders);
-      if (folders.length === 0) { process.stdout.write('no folders; add one with: fsctl add URL/ --recursive\n'); return; }
-      const t = table(['folder', 'files', 'url', 'filters', 'refresh', 'last read']);
-      for (const f of folders) {
+      printTable(['folder', 'files', 'url', 'filters', 'refresh', 'last read'], folders.map(f => {
         const depth = f.depth !== null ? [`depth ${f.depth}`] : [];
         const filters = [...f.include.map(g => `+${g}`), ...f.exclude.map(g => `-${g}`), ...depth].join(' ') || '-';
         const read = f.lastRefreshAt === null ? '-' : `${duration(Date.now() - f.lastRefreshAt)} ago`;
         const last = f.lastError !== null ? `failed: ${f.lastError}` : read;
-        t.push([shown(f.name), f.files, f.url, filters, f.refreshEveryMs === null ? '-' : `every ${duration(f.refreshEveryMs)}`, last]);
-      }
-      process.stdout.write(t.toString() + '\n');
+        return [shown(f.name), f.files, f.url, filters, f.refreshEveryMs === null ? '-' : `every ${duration(f.refreshEveryMs)}`, last];
+      }), 'no folders; add one with: fsctl add URL/ --recursive');
     }));
 }
