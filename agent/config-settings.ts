@@ -30,7 +30,7 @@ export interface AgentConfig {
   maxConnections: number;
   /** Origin connections one file may use at once. */
   maxConnectionsPerFile: number;
-  /** Files up to this size are downloaded whole in the background once opened and first read; larger ones as reads ask. */
+  /** Files up to this size are downloaded whole in the background once opened; larger ones as reads ask. */
   fillFilesUpTo: number;
   /** macOS: mount with macFUSE's kernel extension, with FSKit, or whichever can work here (auto). */
   macBackend: MacBackendSetting;
@@ -268,7 +268,7 @@ export const SPECS: Spec[] = [
     name: 'fill-files-up-to',
     attr: 'fillFilesUpTo',
     arg: '<size>',
-    help: 'download files up to this size whole once opened and first read; larger ones only as far as reads and read-ahead ask',
+    help: 'download files up to this size whole once opened; larger ones only as far as reads and read-ahead ask',
     parse: sizeOrZero,
     size: true,
     defaultValue: () => 1024 ** 3,

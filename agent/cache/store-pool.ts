@@ -156,7 +156,7 @@ export class StorePool {
     const store = await this.ensure(entry);
     store.openHandles++;
     store.lastAccessAt = Date.now();
-    store.startDownload(false, true);
+    store.startDownload();
     return store;
   }
 

@@ -19,10 +19,7 @@ import type { ScheduledDownload, ScheduledFile, SchedulerOptions } from './sched
  *        next claim or the next present byte (the download stops there by itself).
  *  - Only a read a program waits on ('demand') splits a claim; read-ahead ('fill') only
  *    extends a download or starts one in unclaimed space.
- *  - Files up to `fillMaxBytes`, or any file asked for whole, are filled hole by hole. The
- *    fill an open asks for begins once a read of the file has been served, never ahead of
- *    it: a program that opens a file to seek in it gets its first bytes on a connection of
- *    their own, not beside a fill of the file's start.
+ *  - Files up to `fillMaxBytes`, or any file asked for whole, are filled hole by hole.
  *
  * Several connections for a sequential reader (#fillAhead):
  *  - How many pay is learned from the rate they bring (connection-ramp.ts), each time a read
@@ -70,8 +67,6 @@ export class DownloadScheduler {
   #ending = 0;
   /** Download the whole file, not only what reads ask for. */
   #fillAll = false;
-  /** An open asked for the whole file: the fill starts once a read has been served (`readServed`). */
-  #fillAfterARead = false;
   /** A waiting read found every connection of this file busy with other waiting reads. */
   #starved = false;
   /** When a download a read of this file needed last gave its connection to another file (it was stalled). */
@@ -108,29 +103,14 @@ export class DownloadScheduler {
   }
 
   /**
-   * The file was prefetched, resumed or opened: a file up to the fill size, or any file when
-   * `all`, is filled whole; after `afterARead` (an open), only once a read has been served.
-   * Clears a halt.
+   * The file was opened (or prefetched, or resumed at start): a file up to the fill size,
+   * or any file when `all`, is filled whole. Clears a halt.
    */
-  start (all: boolean, afterARead = false): void {
+  start (all: boolean): void {
     if (this.#closed) return;
     this.#halted = false;
-    if (!all && afterARead && !this.#fillAll && this.#file.size <= this.#opts.fillMaxBytes) {
-      this.#fillAfterARead = true;
-      return;
-    }
     if (all || this.#file.size <= this.#opts.fillMaxBytes) this.#fillAll = true;
     if (this.#fillAll) this.#fillNextHole();
-  }
-
-  /** A read of the file was answered: the fill an open asked for begins, and the downloads running go on to the end. */
-  readServed (): void {
-    if (!this.#fillAfterARead) return;
-    this.#fillAfterARead = false;
-    this.#fillAll = true;
-    if (this.#closed || this.#halted) return;
-    for (const d of this.#downloads) d.allowUpTo(this.#file.size);
-    this.#fillNextHole();
   }
 
   /** Clears a halt and cuts every back-off pause short. */
@@ -151,9 +131,8 @@ export class DownloadScheduler {
     if (missing >= 0) this.#cover(missing, to, 'fill');
   }
 
-  /** Waiting reads were served: connections they held may go to reads still waiting, here or elsewhere. */
+  /** Reads were served: connections they held may go to reads still waiting, here or elsewhere. */
   readsServed (): void {
-    this.readServed();
     if (this.#starved) {
       this.#starved = false;
       this.#continueWork();
@@ -177,7 +156,6 @@ export class DownloadScheduler {
   /** Bytes are being dropped: stop, forget the fill, and start nothing until `until` settles. */
   reset (until: Promise<void>): void {
     this.#fillAll = false; // dropped bytes are fetched again only when something reads them
-    this.#fillAfterARead = false;
     this.#sequential = null; // nor ahead of a reader, until one waits again
     this.#ramp.reset();
     this.#stopAll();

@@ -60,7 +60,7 @@ export interface SchedulerOptions {
   slots: DownloadSlots;
   /** Origin connections this file may use at once. */
   maxPerFile: number;
-  /** Files up to this size are filled whole once opened and first read (or prefetched). */
+  /** Files up to this size are filled whole once opened. */
   fillMaxBytes: number;
   /** False when the origin ignores Range: one download must run from the start, so nothing splits. */
   acceptRanges: boolean;

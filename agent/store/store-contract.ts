@@ -37,7 +37,7 @@ export interface StoreOptions {
   slots: DownloadSlots;
   /** Origin connections one file may use at once. */
   maxDownloadsPerFile: number;
-  /** Files up to this size are downloaded whole in the background once opened and first read (or prefetched). */
+  /** Files up to this size are downloaded whole in the background once opened. */
   fillMaxBytes: number;
   /** The cache's space limit: every write reserves its bytes first. */
   quota: StoreQuota;

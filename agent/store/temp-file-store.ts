@@ -181,7 +181,6 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     const ahead = Math.min(this.size, Math.max(end, readAheadEnd));
     if (this.#fastReadWindow.sawRead(end, ahead)) this.#updateFastReads();
     if (this.#present.contains(pos, end)) {
-      this.#scheduler.readServed();
       if (ahead > end) this.#scheduler.readAhead(end, ahead);
       if (this.#state === 'verifying') return this.#verifier.hold(buf, pos, end, cb);
       return this.#file.read(buf, pos, end - pos, cb);
@@ -199,17 +198,16 @@ export class TempFileStore implements DownloadTarget, CommitSource {
   }
 
   /**
-   * What a prefetch, a resume or an open asks for: a file no larger than the fill size, or
-   * any file when `all`, is downloaded whole in the background (for an open, `opened`, once
-   * its first read has been served); a larger one only as reads and their read-ahead ask. A
-   * failed (not cancelled) file is tried again.
+   * What an open (or prefetch, or a resume at start) asks for: a file no larger than the
+   * fill size, or any file when `all`, is downloaded whole in the background; a larger one
+   * only as reads and their read-ahead ask. A failed (not cancelled) file is tried again.
    */
-  startDownload (all = false, opened = false): void {
+  startDownload (all = false): void {
     if (this.#closing !== null || this.#state === 'cancelled') return;
     // Two copies that failed their digest: only fsctl resume tries a third.
     if (this.#state === 'error' && this.#verifier.gaveUp) return;
     if (this.#state === 'error') this.#clearFailure();
-    this.#scheduler.start(all, opened);
+    this.#scheduler.start(all);
   }
 
   /** Stops every download and fails every waiting read at once; later reads of missing bytes fail at once. */

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import type { AgentEvent } from '../../agent/control/protocol';
 import { useOriginAndAgent } from '../helpers/fixtures';
-import { FSCTL_BIN, fsctl, openOnce, run } from '../helpers/agent';
+import { FSCTL_BIN, fsctl, run } from '../helpers/agent';
 
 const MiB = 1024 * 1024;
 
@@ -41,7 +41,7 @@ describe('fsctl events', () => {
       waiters.push({ until, resolve: () => { clearTimeout(timer); resolve(); } });
     });
     assert.match(String((await subscribed)[0]), /watching events/);
-    await openOnce(fx.agent.path('stream.bin')); // its first read served, the file is filled whole
+    await run('dd', [`if=${fx.agent.path('stream.bin')}`, 'count=0', 'status=none']);
     await next(e => e.type === 'state' && e.state === 'downloading', 'downloading');
     await next(e => e.type === 'progress' && e.presentBytes > 0, 'progress');
     await next(e => e.type === 'state' && e.state === 'stalled', 'stalled');

@@ -15,7 +15,7 @@ type Command =
   | { t: 'read'; file: number; offset: number; len: number; ahead: number }
   | { t: 'progress'; file: number; pick: number; bytes: number }
   | { t: 'fail'; file: number; pick: number }
-  | { t: 'open'; file: number; all: boolean; afterARead: boolean }
+  | { t: 'open'; file: number; all: boolean }
   | { t: 'cancel'; file: number }
   | { t: 'resume'; file: number }
   /** A second passes: lets the scheduler add or give back a sequential reader's extra connections. */
@@ -38,7 +38,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     arbitrary: fc.record({ t: fc.constant('progress' as const), file, pick: fc.nat(), bytes: fc.integer({ min: 1, max: 8 * MiB }) }),
   },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('fail' as const), file, pick: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('open' as const), file, all: fc.boolean(), afterARead: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ t: fc.constant('open' as const), file, all: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('cancel' as const), file }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('resume' as const), file }) },
   { weight: 4, arbitrary: fc.record({ t: fc.constant('tick' as const), file, rate: fc.integer({ min: 0, max: 4 * MiB }) }) }
@@ -53,7 +53,7 @@ function apply (files: SchedulerHarness[], c: Command): void {
     case 'read': h.read(c.offset, c.len, c.offset + c.len + c.ahead); break;
     case 'progress': { const r = h.running; if (r.length > 0) r[c.pick % r.length].receive(c.bytes); break; }
     case 'fail': { const r = h.running; if (r.length > 0) r[c.pick % r.length].fail(); break; }
-    case 'open': h.open(c.all, c.afterARead); break;
+    case 'open': h.open(c.all); break;
     case 'cancel': h.cancel(); break;
     case 'resume': h.resume(); break;
     case 'tick': clock.now += 1000; h.bytesPerSecond = c.rate; break;

@@ -80,28 +80,6 @@ describe('DownloadScheduler', () => {
     assert.equal(h.fetchedTwice, 0);
   });
 
-  it('fills a small file a program opened only once its first read is served: a seek gets the connection first', async () => {
-    const h = new SchedulerHarness(10 * MiB, { fillMaxBytes: 16 * MiB });
-    h.open(false, true);
-    assert.equal(h.scheduler.active, 0, 'an open alone fetches nothing');
-    const r = h.read(8 * MiB, 128 * 1024, 8 * MiB + 256 * 1024); // a seek
-    assert.deepEqual(h.claims(), [[8 * MiB, 10 * MiB]], 'only the seek\'s download');
-    assert.equal(h.running[0].allowedEnd, 8 * MiB + 256 * 1024, 'bounded by its read-ahead window, not the file');
-    h.running[0].receive(128 * 1024);
-    assert.equal(r.outcome, 'ok');
-    await settle();
-    // Served: the fill begins, behind the seek and on to the end.
-    assert.deepEqual(h.claims(), [[0, 8 * MiB], [8 * MiB + 128 * 1024, 10 * MiB]]);
-    assert.equal(h.running.find(d => d.position === 0)?.kind, 'fill');
-    assert.ok(h.running.every(d => d.allowedEnd >= d.limit), 'every download runs to the end of its claim');
-    while (h.running.length > 0) {
-      for (const d of h.running) d.receive(512 * 1024);
-      await settle();
-    }
-    assert.equal(h.state, 'complete');
-    assert.equal(h.fetchedTwice, 0);
-  });
-
   it('holds the per-file cap, and a waiting read stops a fill download to get a connection', async () => {
     const h = new SchedulerHarness(100 * MiB, { maxPerFile: 1, fillMaxBytes: 200 * MiB });
     h.open();

@@ -215,15 +215,9 @@ export function readRange (file: string, offset: number, length: number, opts: {
   return run('dd', [`if=${file}`, 'bs=65536', `skip=${offset}`, `count=${length}`, 'iflag=skip_bytes,count_bytes', 'status=none'], opts);
 }
 
-/**
- * Opens a file, reads its first 64 KiB and closes it, in a child process, as a program that
- * probes a file's header does: what starts its download (a file within fill-files-up-to is
- * then filled whole, once that read is served). 64 KiB, not one byte: the kernel then reads
- * ahead in 128 KiB steps from 0, so no later read-ahead request straddles a stall point
- * (a request that does holds its pages below the stall until the agent fails it).
- */
+/** Opens a file and closes it at once, in a child process: the open starts its download. */
 export async function openOnce (file: string): Promise<void> {
-  const r = await run('dd', [`if=${file}`, 'bs=65536', 'count=1', 'of=/dev/null', 'status=none'], { timeoutMs: 10_000 });
+  const r = await run('dd', [`if=${file}`, 'count=0', 'status=none'], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(`opening ${file} failed: ${r.stderr}`);
 }
 

@@ -178,7 +178,6 @@ export class SchedulerHarness implements ScheduledFile {
     const ahead = Math.min(this.size, Math.max(end, aheadEnd));
     const r: Read = { offset, end, outcome: null };
     if (this.present.contains(offset, end)) {
-      this.scheduler.readServed();
       if (ahead > end) this.scheduler.readAhead(end, ahead);
       r.outcome = 'ok';
     } else if (this.state === 'cancelled' || this.state === 'error') {
@@ -190,11 +189,10 @@ export class SchedulerHarness implements ScheduledFile {
     return r;
   }
 
-  /** A prefetch (`all`) or resume; with `afterARead`, a program's open (the pool's acquire). */
-  open (all = false, afterARead = false): void {
+  open (all = false): void {
     if (this.state === 'cancelled') return;
     if (this.state === 'error') this.state = this.scheduler.active > 0 ? 'downloading' : 'idle';
-    this.scheduler.start(all, afterARead);
+    this.scheduler.start(all);
   }
 
   cancel (): void {
