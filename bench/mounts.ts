@@ -83,6 +83,18 @@ export async function cpuSeconds (pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }
 
+/**
+ * CPU seconds every process on the machine has used so far (all cores, from /proc/stat:
+ * everything but idle and iowait), and the number of cores: what a figure cost the whole
+ * machine, the origin, the reader and the kernel included.
+ */
+export async function machineCpu (): Promise<{ seconds: number; cores: number }> {
+  const lines = (await fs.readFile('/proc/stat', 'utf8')).split('\n');
+  const ticks = lines[0].trim().split(/\s+/).slice(1).map(Number);
+  const busy = ticks.reduce((sum, t, i) => (i === 3 || i === 4 ? sum : sum + t), 0); // idle, iowait
+  return { seconds: busy / 100, cores: lines.filter(l => /^cpu\d/.test(l)).length };
+}
+
 export async function rssKiB (pid: number): Promise<number> {
   const status = await fs.readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);

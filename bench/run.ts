@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
 import { RangeSet } from '../agent/store/range-set';
 import { WaiterQueue } from '../agent/store/waiter-queue';
 import { run } from '../test/helpers/agent';
-import { cpuSeconds, rcloneMissing, rssKiB, withSystem, type SystemName } from './mounts';
+import { cpuSeconds, machineCpu, rcloneMissing, rssKiB, withSystem, type SystemName } from './mounts';
 import { NginxOrigin } from './nginx-origin';
 
 const MiB = 1024 * 1024;
@@ -104,6 +104,13 @@ async function timedFetch (url: string, range?: [number, number]): Promise<numbe
   }
 }
 
+/** CPU seconds (user + system) this process's waited-for children have used so far. */
+async function childrenCpu (): Promise<number> {
+  const stat = await fs.readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100; // cutime, cstime in clock ticks
+}
+
 /** 4 KiB random reads of a file with fio, 4 jobs for 5 s: IOPS. */
 async function fioIops (file: string, direct: boolean): Promise<number> {
   const r = await run('fio', [
@@ -171,6 +178,7 @@ async function main (): Promise<void> {
     log('warm-up: one cold seq of each system, not counted');
     await each(s => withSystem(s, origin, ['big.bin'], m => timed(`cat ${q(m.path('big.bin'))}`)), 1);
 
+    const curlFileCpu: number[] = [];
     for (const tls of [false, true]) {
       if (!want(tls ? 'seq-https' : 'seq')) continue;
       const over = tls ? ' over HTTPS' : '';
@@ -178,13 +186,32 @@ async function main (): Promise<void> {
       const trust = tls ? `--cacert ${q(origin.caFile)} ` : '';
       const curlMs = await curlRuns(() => timed(`curl -sf ${trust}-o /dev/null ${origin.url('big.bin', tls)}`));
       const r = await each(s => withSystem(s, origin, ['big.bin'], async m => {
-        const cpu = await cpuSeconds(m.pid);
+        const [cpu, machine] = [await cpuSeconds(m.pid), await machineCpu()];
         const ms = await timed(`cat ${q(m.path('big.bin'))}`);
-        return { ms, cpu: await cpuSeconds(m.pid) - cpu };
+        const { seconds, cores } = await machineCpu();
+        const used = seconds - machine.seconds;
+        return { ms, cpu: await cpuSeconds(m.pid) - cpu, machine: used, busy: used / cores / (ms / 1000) };
       }, { tls }));
+      // The floor of any client that keeps what it fetches: curl writing the GiB to a file, and its CPU.
+      const toFile = path.join(origin.dir, 'curl-out.bin');
+      const curlFile = await curlRuns(async () => {
+        const before = await childrenCpu();
+        const ms = await timed(`curl -sf ${trust}-o ${q(toFile)} ${origin.url('big.bin', tls)}`);
+        curlFileCpu.push(await childrenCpu() - before);
+        await fs.rm(toFile, { force: true });
+        return ms;
+      });
       const note = tls ? 'a certificate the bench made, trusted through each system\'s options' : '';
+      const curlCpu = `curl's CPU per GiB: ${median(curlFileCpu.splice(0)).toFixed(2)} s`;
+      push(`seq${over}: curl writing the GiB to a file (MB/s)`, mb(GiB, curlFile), {}, 0, curlCpu);
       push(`seq${over} (1 GiB, MB/s)`, mb(GiB, curlMs), med(r, x => mb(GiB, x.ms)), 0, note);
       push(`CPU per GiB of cold seq${over} (s)`, null, med(r, x => x.cpu), 2, 'user + system CPU of the serving process');
+      const busy = med(r, x => x.busy);
+      const pct = (x?: number): string => (x === undefined ? '-' : `${(x * 100).toFixed(0)} %`);
+      push(
+        `machine CPU per GiB of cold seq${over} (s)`, null, med(r, x => x.machine), 2,
+        `every process and the kernel (nginx, cat, the mount); cores busy: rclone ${pct(busy.rclone)}, fusestream ${pct(busy.fusestream)}`
+      );
     }
 
     if (want('ttfb')) {
@@ -194,6 +221,13 @@ async function main (): Promise<void> {
       const r = await each(s => withSystem(s, origin, ['big.bin'], m => timedRead(m.path('big.bin'), 0, 4096)), 3);
       const note = 'median of 3 cold starts: open, read 4 KiB, close (curl column: an HTTP range request)';
       push('ttfb (ms)', median(curlMs), med(r, x => x), 1, note);
+      // The same, of a second file in a mount that has served one: what a running agent answers
+      // (a fresh process runs each function for the first time in the first figure).
+      const warm = await each(s => withSystem(s, origin, ['big.bin', 'random.bin'], async m => {
+        await timedRead(m.path('random.bin'), 0, 4096);
+        return timedRead(m.path('big.bin'), 0, 4096);
+      }), 3);
+      push('ttfb, second file (ms)', median(curlMs), med(warm, x => x), 1, 'as above, after a first file was read from the same mount');
     }
 
     if (want('seek')) {
