@@ -24,7 +24,8 @@ import { decideMacBackend } from './platform/mac-facts';
 import { inhibitorCommand, SleepInhibitor } from './platform/sleep-inhibitor';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
-import { createOriginDispatcher } from './origin/http-client';
+import { createOriginDispatcher, type NetworkOptions } from './origin/http-client';
+import { describeProxies, type ProxySettings } from './origin/proxy-settings';
 import { Folders } from './folders/folders';
 import { RemoteFiles } from './files/remote-files';
 import { ContentHasher } from './verify/content-hasher';
@@ -49,6 +50,8 @@ interface DiskFacts {
   bootId: string | null;
   /** macOS: the backend chosen, and what the Mac said (null elsewhere). */
   mac: { decision: BackendDecision; facts: MacFacts } | null;
+  /** Whom origin connections trust and which proxy they go through. */
+  network: NetworkOptions;
 }
 
 /**
@@ -66,7 +69,9 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #db: StateDb;
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
-  readonly #dispatcher: Dispatcher = createOriginDispatcher();
+  readonly #dispatcher: Dispatcher;
+  /** The proxies origin connections go through (for status and logs: print them redacted). */
+  readonly proxies: ProxySettings;
   readonly #hasher = new ContentHasher();
   readonly #slots: DownloadSlots;
   readonly #mount: FuseMount;
@@ -89,7 +94,9 @@ export class Agent implements FsBackend, ControlTarget {
   onStopped: (() => void) | null = null;
 
   private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, disk: DiskFacts) {
-    const { maxBytes, sparseFiles, bootId, mac } = disk;
+    const { maxBytes, sparseFiles, bootId, mac, network } = disk;
+    this.#dispatcher = createOriginDispatcher(network);
+    this.proxies = network.proxies;
     const config = resolved.config;
     this.resolvedConfig = resolved;
     this.config = config;
@@ -157,7 +164,7 @@ export class Agent implements FsBackend, ControlTarget {
    * the control socket (so two agents never share a mount), mounts, and only then checks
    * origins and resumes downloads in the background.
    */
-  static async start (resolved: ResolvedConfig, log: Logger, version: string): Promise<Agent> {
+  static async start (resolved: ResolvedConfig, log: Logger, version: string, network: NetworkOptions): Promise<Agent> {
     const config = resolved.config;
     await makeDir(config.cacheDir);
     await makeDir(config.stateDir);
@@ -167,7 +174,9 @@ export class Agent implements FsBackend, ControlTarget {
     const sparseFiles = await keepsFilesSparse(config.cacheDir);
     const bootId = await currentBootId(process.platform);
     const mac = process.platform === 'darwin' ? await decideMacBackend(config.macBackend, config.mount, log) : null;
-    const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId, mac });
+    const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId, mac, network });
+    const proxy = describeProxies(network.proxies);
+    if (proxy !== null) log.info(`origin connections go through the proxy ${proxy}`);
     if (problem !== null) agent.startupProblems.push(problem);
     if (!sparseFiles) {
       const warning = `the cache folder ${config.cacheDir} does not keep sparse files sparse (HFS+ or exFAT, say): ` +
@@ -303,6 +312,7 @@ export class Agent implements FsBackend, ControlTarget {
       waiters,
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
+      proxy: describeProxies(this.proxies),
       databaseCommits: this.#committer.commits,
       served: this.served.total,
       fastMetadata: this.#mount.metadataAnswers,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { DefaultPaths } from './paths';
+import { parseProxyUrl, redactProxy } from './origin/proxy-settings';
 import { MAC_BACKEND_SETTINGS, type MacBackendSetting } from './platform/mac-backend';
 
 // Every setting of the agent, once: its flag and config key, how its value is read and checked
@@ -34,6 +35,10 @@ export interface AgentConfig {
   fillFilesUpTo: number;
   /** macOS: mount with macFUSE's kernel extension, with FSKit, or whichever can work here (auto). */
   macBackend: MacBackendSetting;
+  /** PEM certificate authorities trusted besides Node's bundled ones. */
+  caFile: string | null;
+  /** Proxy of every origin connection, overriding the environment's HTTPS_PROXY and friends. */
+  proxy: string | null;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -61,6 +66,8 @@ export interface Spec {
   show?: (v: Value) => Value;
   /** A byte count: `fsctl config` writes it as a size (1G, 512M). */
   size?: true;
+  /** What `fsctl config` says of an unset value (default: automatic). */
+  unsetText?: string;
 }
 
 function absolutePath (raw: unknown, from: Source, env: NodeJS.ProcessEnv): string {
@@ -127,6 +134,10 @@ function macBackend (raw: unknown): MacBackendSetting {
   return found;
 }
 
+function proxyUrl (raw: unknown): string {
+  return parseProxyUrl(raw);
+}
+
 function level (raw: unknown): string {
   if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw)) {
     throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
@@ -142,7 +153,7 @@ function level (raw: unknown): string {
 const CONFIG_FILE_TYPES = new Map<Spec['parse'], 'a number' | 'true or false' | 'a string' | 'a size'>([
   [seconds, 'a number'], [count, 'a number'], [bool, 'true or false'],
   [absolutePath, 'a string'], [level, 'a string'], [macBackend, 'a string'],
-  [byteSize, 'a size'], [sizeOrZero, 'a size'],
+  [byteSize, 'a size'], [sizeOrZero, 'a size'], [proxyUrl, 'a string'],
 ]);
 
 export function checkConfigFileType (spec: Spec, raw: unknown): void {
@@ -282,6 +293,28 @@ export const SPECS: Spec[] = [
       'extension (kext), or auto: FSKit where it can work, else the kernel extension',
     parse: macBackend,
     defaultValue: () => 'auto',
+  },
+  {
+    name: 'ca-file',
+    attr: 'caFile',
+    arg: '<file>',
+    help: 'PEM file of certificate authorities to trust besides the bundled ones (a company\'s or a TLS-inspecting proxy\'s)',
+    parse: absolutePath,
+    defaultValue: () => null,
+    describeDefault: 'none',
+    unsetText: 'none',
+  },
+  {
+    name: 'proxy',
+    attr: 'proxy',
+    arg: '<url>',
+    help: 'proxy for every origin (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and ' +
+      'NO_PROXY from the environment, as curl reads them',
+    parse: proxyUrl,
+    defaultValue: () => null,
+    describeDefault: 'from the environment',
+    unsetText: 'from the environment',
+    show: v => (typeof v === 'string' ? redactProxy(v) : v),
   },
   {
     name: 'log-level',

@@ -6,6 +6,7 @@ import { checkConfigFileType, envName, sizeText, SPECS, type AgentConfig, type S
 import { defaultPaths, socketPathLimit } from './paths';
 import { mountPlan, mountSettingsProblem, type MacBackend, type MountPlanInput } from './platform/mount-options';
 import { makeDir } from './make-dir';
+import { describeProxies, resolveProxies } from './origin/proxy-settings';
 
 export type { AgentConfig, Source } from './config-settings';
 
@@ -54,8 +55,11 @@ export function describeConfig (
       note = AUTOMATIC_QUOTA + (cacheMaxBytesInUse === null ? ' (no agent is running to say what it chose)' : '') +
         '; set cache-max-bytes to choose another';
     }
+    if (s.attr === 'proxy' && value === null) {
+      note = describeProxies(resolveProxies(null, process.env)) ?? 'none in the environment: connections go direct';
+    }
     const text = value === null
-      ? '(automatic)'
+      ? `(${s.unsetText ?? 'automatic'})`
       : s.size === true && typeof value === 'number' ? sizeText(value) + (raw === null ? ' (automatic)' : '') : String(value);
     return { key: s.name, env: envName(s.name), value, text, source: r.sources[s.name], note };
   });

@@ -2,6 +2,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Agent } from './agent';
+import type { NetworkOptions } from './origin/http-client';
+import { resolveProxies } from './origin/proxy-settings';
+import { trustedAuthorities } from './origin/tls-trust';
 import { checkWritableDirs, ConfigError, EXIT_CONFIG, parseAgentConfig, type ResolvedConfig } from './config';
 import { FsError } from './errors';
 import { createLogger, logDir } from './log';
@@ -20,9 +23,14 @@ function packageVersion (): string {
 async function main (): Promise<void> {
   const version = packageVersion();
   let resolved: ResolvedConfig;
+  let network: NetworkOptions;
   try {
     resolved = parseAgentConfig(process.argv, version);
     await checkWritableDirs(resolved);
+    network = {
+      ca: await trustedAuthorities(resolved.config.caFile, process.env).catch((err: Error) => { throw new ConfigError(err.message); }),
+      proxies: resolveProxies(resolved.config.proxy, process.env),
+    };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // Nothing is mounted or opened yet: one line, and an exit status the service will not restart on.
@@ -56,7 +64,7 @@ async function main (): Promise<void> {
 
   let agent: Agent;
   try {
-    agent = await Agent.start(resolved, log, version);
+    agent = await Agent.start(resolved, log, version, network);
   } catch (err) {
     const message = (err as Error).message;
     // A refusal the agent understands (a busy socket, a mount folder in use) is one line; a bug gets its stack.

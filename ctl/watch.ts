@@ -10,7 +10,8 @@ const BAR_WIDTH = 16;
 export function statusHeader (s: AgentStatus): string {
   const mounted = s.mounted ? 'mounted' : 'not mounted';
   return `${s.mount} (${mounted}) · cache ${bytes(s.cache.usedBytes)} of ${bytes(s.cache.maxBytes)} · ` +
-    `up ${duration(s.uptimeSeconds * 1000)} · ${s.activeDownloads} downloading · ${s.waiters} waiting reads`;
+    `up ${duration(s.uptimeSeconds * 1000)} · ${s.activeDownloads} downloading · ${s.waiters} waiting reads` +
+    (s.proxy === null ? '' : ` · proxy ${s.proxy}`);
 }
 
 /** Files a user watches for first: moving or waited on, then failed, then the rest. */

@@ -248,6 +248,8 @@ export interface AgentStatus {
   cache: { usedBytes: number; maxBytes: number };
   /** Origin connections: open now, the most ever open at once, and the limit. */
   connections: { active: number; peak: number; max: number };
+  /** The proxy origin connections go through, credentials hidden; null: direct. */
+  proxy: string | null;
   /** Range commits to the state database since start. */
   databaseCommits: number;
   /**

@@ -1,4 +1,6 @@
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, errors, interceptors, request, type Dispatcher } from 'undici';
+import { tlsProblem } from './tls-trust';
+import type { ProxySettings } from './proxy-settings';
 import type { RequestHeaders } from './origin-info';
 
 /** How many redirects an origin may send before we call it broken. */
@@ -8,13 +10,34 @@ const CONNECT_AND_HEADERS_TIMEOUT_MS = 15_000;
 
 export type OriginResponse = Dispatcher.ResponseData;
 
+/** How the agent reaches origins: whom it trusts, and through which proxy. */
+export interface NetworkOptions {
+  /** Certificate authorities (PEM) replacing Node's default set; null: Node's default. */
+  ca: string[] | null;
+  proxies: ProxySettings;
+}
+
+/** Node's trusted authorities, no proxy. */
+const DIRECT: NetworkOptions = { ca: null, proxies: { http: null, https: null, noProxy: '', from: 'none' } };
+
 /** One shared connection pool for every origin; owned by the agent's root object. */
-export function createOriginDispatcher (): Dispatcher {
-  return new Agent({
-    connect: { timeout: CONNECT_AND_HEADERS_TIMEOUT_MS },
+export function createOriginDispatcher (net: NetworkOptions = DIRECT): Dispatcher {
+  const tlsOptions = net.ca === null ? {} : { ca: net.ca };
+  const options = {
+    connect: { timeout: CONNECT_AND_HEADERS_TIMEOUT_MS, ...tlsOptions },
     headersTimeout: CONNECT_AND_HEADERS_TIMEOUT_MS,
     keepAliveTimeout: 10_000,
-  }).compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
+  };
+  const { http, https, noProxy } = net.proxies;
+  // undici's EnvHttpProxyAgent routes each origin (direct, or a CONNECT tunnel through the
+  // proxy), given the settings explicitly so the agent's own environment is not read twice.
+  // Through a tunnel, the origin's TLS takes requestTls; an https:// proxy's own, proxyTls.
+  const base: Dispatcher = http === null && https === null
+    ? new Agent(options)
+    : new EnvHttpProxyAgent({
+      ...options, httpProxy: http ?? '', httpsProxy: https ?? '', noProxy, requestTls: tlsOptions, proxyTls: tlsOptions,
+    });
+  return base.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
 }
 
 export interface OriginRequest {
@@ -42,10 +65,23 @@ export function headerValue (headers: OriginResponse['headers'], name: string): 
   return Array.isArray(v) ? (v[0] ?? null) : v;
 }
 
-/** A failed request's cause in a few words: a system error's code, or undici's message ("max redirects"). */
+/**
+ * A failed request's cause in a few words: a TLS or proxy failure in words a user can act on,
+ * a system error's code and the address it concerns, or undici's message ("max redirects").
+ */
 export function failureDetail (err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (typeof code === 'string' && !code.startsWith('UND_ERR')) return code;
+  const tls = tlsProblem(err);
+  if (tls !== null) return tls;
+  const proxy = err instanceof errors.RequestAbortedError ? /Proxy response \((\d+)\)/.exec(err.message) : null;
+  if (proxy !== null) {
+    const why = proxy[1] === '407' ? ': it wants credentials (give them in the proxy URL, http://user:password@host:port)' : '';
+    return `the proxy refused the connection with HTTP ${proxy[1]}${why}`;
+  }
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const code = e.code;
+  if (typeof code === 'string' && !code.startsWith('UND_ERR')) {
+    return typeof e.address === 'string' ? `${code} ${e.address}${e.port !== undefined ? `:${e.port}` : ''}` : code;
+  }
   return (err as Error).message ?? String(err);
 }
 

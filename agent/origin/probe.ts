@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { FsError } from '../errors';
 import { dropBody, failureDetail, headerValue, sendRequest, type OriginResponse } from './http-client';
+import { tlsProblem } from './tls-trust';
 import { displayUrl, type OriginInfo, type RequestHeaders } from './origin-info';
 import { digestFromHeaders } from '../verify/digest';
 import type { Endpoint, FileSource } from './file-source';
@@ -108,5 +109,9 @@ export function validators (res: OriginResponse): { etag: string | null; lastMod
 }
 
 function unreachable (url: string, err: unknown): FsError {
+  // The handshake failed: the origin was reached, and the fix is trust, not the network.
+  if (tlsProblem(err) !== null) {
+    return new FsError('EIO', `cannot connect securely to ${displayUrl(url)}: ${failureDetail(err)}`, { cause: err });
+  }
   return new FsError('EIO', `origin unreachable: ${displayUrl(url)} (${failureDetail(err)})`, { cause: err });
 }

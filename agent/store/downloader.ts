@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { FsError, toFsError } from '../errors';
-import { dropBody, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
+import { dropBody, failureDetail, headerValue, sendRequest, type OriginResponse } from '../origin/http-client';
 import {
   ifRangeValue,
   OriginChangedError,
@@ -140,7 +140,8 @@ export class Downloader implements ScheduledDownload {
       } catch (err) {
         if (signal.aborted) throw new FsError('ECANCELED', 'download was cancelled');
         const retryable = err instanceof RetryableStatus || err instanceof SourceUnavailableError || isRetryableError(err);
-        if (!retryable) throw toFsError(err);
+        // A TLS or proxy refusal is final: said in words a user can act on (failureDetail).
+        if (!retryable) throw err instanceof FsError ? err : new FsError('EIO', failureDetail(err), { cause: err });
         failures = this.#receivedThisAttempt > 0 ? 1 : failures + 1;
         const reason = toFsError(err);
         if (failures >= MAX_ATTEMPTS_WITHOUT_PROGRESS) {
