@@ -3,6 +3,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
+import { PROXY_VARIABLES, redactProxy } from '../agent/origin/proxy-settings';
+
 const execFileAsync = promisify(execFile);
 
 /** Repository root as installed: dist/ctl/service.js -> ../.. */
@@ -17,6 +19,29 @@ export interface ServicePlan {
   /** Where the rendered file goes. */
   target: string;
   content: string;
+  /** The installing shell's variables the file passes on, as NAME=value with credentials hidden. */
+  carried: string[];
+  /** A proxy URL in the file carries credentials: it is written readable by its owner only. */
+  secret: boolean;
+}
+
+/**
+ * What the agent needs of the installing shell's environment at login too, where a service
+ * manager gives it none of it: the proxies (read as curl reads them) and Node's extra CAs.
+ */
+const CARRIED_VARIABLES = [...PROXY_VARIABLES, 'NODE_EXTRA_CA_CERTS'];
+
+/** The carried variables the environment sets, in CARRIED_VARIABLES' order. */
+function carriedVariables (env: NodeJS.ProcessEnv): Array<[string, string]> {
+  return CARRIED_VARIABLES.flatMap(name => {
+    const v = env[name];
+    return v !== undefined && v.trim() !== '' && !/[\n\r]/.test(v) ? [[name, v] as [string, string]] : [];
+  });
+}
+
+/** systemd's Environment= line: quoted, with its specifier character and quotes escaped. */
+function systemdEnvironment (name: string, value: string): string {
+  return `Environment="${name}=${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
 }
 
 export interface RenderInput {
@@ -88,13 +113,27 @@ export async function renderService (input: RenderInput): Promise<ServicePlan> {
     ? path.join(ROOT, 'systemd', SYSTEMD_UNIT)
     : path.join(ROOT, 'launchd', `${LAUNCHD_LABEL}.plist`);
   const escape = input.kind === 'launchd' ? xmlEscape : (s: string) => s;
-  const content = (await fs.readFile(template, 'utf8')).replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => escape(values[key] ?? ''));
+  const carried = carriedVariables(input.env);
+  // Rendered whole here (its own escaping), then put in as is.
+  const environment = carried.map(([k, v]) => input.kind === 'launchd'
+    ? `    <key>${xmlEscape(k)}</key>\n    <string>${xmlEscape(v)}</string>`
+    : systemdEnvironment(k, v)).join('\n');
+  const content = (await fs.readFile(template, 'utf8'))
+    .replace(/^[ \t]*\{\{ENVIRONMENT\}\}\n/m, environment === '' ? '' : `${environment}\n`)
+    .replace(/\{\{([A-Z_]+)\}\}/g, (_, key: string) => escape(values[key] ?? ''));
   const xdgConfig = input.env.XDG_CONFIG_HOME;
   const configHome = xdgConfig !== undefined && path.isAbsolute(xdgConfig) ? xdgConfig : path.join(input.home, '.config');
   const target = input.kind === 'systemd'
     ? path.join(configHome, 'systemd', 'user', SYSTEMD_UNIT)
     : path.join(input.home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`);
-  return { kind: input.kind, target, content };
+  const isProxy = (k: string): boolean => /proxy$/i.test(k) && !/^no_proxy$/i.test(k);
+  return {
+    kind: input.kind,
+    target,
+    content,
+    carried: carried.map(([k, v]) => `${k}=${isProxy(k) ? redactProxy(v) : v}`),
+    secret: carried.some(([k, v]) => isProxy(k) && redactProxy(v) !== v),
+  };
 }
 
 export interface StepResult { ok: boolean; detail: string }
@@ -117,7 +156,8 @@ export async function install (plan: ServicePlan, filesOnly: boolean): Promise<S
   if (plan.kind === 'launchd') {
     await fs.mkdir(path.join(path.dirname(path.dirname(plan.target)), 'Logs', 'fusestream'), { recursive: true });
   }
-  await fs.writeFile(plan.target, plan.content, { mode: 0o644 });
+  await fs.writeFile(plan.target, plan.content, { mode: plan.secret ? 0o600 : 0o644 });
+  await fs.chmod(plan.target, plan.secret ? 0o600 : 0o644); // an earlier file keeps its mode through writeFile
   if (filesOnly) return [];
   if (plan.kind === 'systemd') {
     const reload = await step('systemctl', ['--user', 'daemon-reload']);

@@ -25,10 +25,15 @@ export function serviceCommands (cli: Cli): void {
       if (opts.dryRun === true) { process.stdout.write(json ? JSON.stringify(p) + '\n' : p.content); return; }
       const steps = await install(p, opts.filesOnly === true);
       const failed = steps.find(s => !s.ok);
-      if (json) printJson({ installed: p.target, steps });
+      if (json) printJson({ installed: p.target, carried: p.carried, steps });
       else {
+        const took = p.carried.length === 0
+          ? 'it passes on no proxy or CA variable (none is set here)\n'
+          : `it passes on, from this shell: ${p.carried.join(', ')}` +
+            `${p.secret ? ' (the file is readable by you only: it holds credentials)' : ''}\n`;
         process.stdout.write(
-        `wrote ${p.target}\n` + (failed ? '' : opts.filesOnly ? '' : 'the agent is enabled and started; it will start at every login\n')
+          `wrote ${p.target}\n` + took +
+            (failed ? '' : opts.filesOnly ? '' : 'the agent is enabled and started; it will start at every login\n')
         );
       }
       if (failed) fail(EXIT.refused, `the file is written, but starting it failed: ${failed.detail}`, json);
