@@ -30,8 +30,7 @@ export async function withSystem<T> (
 }
 
 async function withFusestream<T> (origin: NginxOrigin, files: string[], fn: (m: Mounted) => Promise<T>, access: OriginAccess): Promise<T> {
-  // Node's own trust store takes an extra CA from the environment, as a user's agent would (issue 25 adds an option).
-  const agent = await AgentProcess.start(access.tls === true ? { env: { NODE_EXTRA_CA_CERTS: origin.caFile } } : {});
+  const agent = await AgentProcess.start(access.tls === true ? { args: ['--ca-file', origin.caFile] } : {});
   try {
     for (const f of files) await agent.add(origin.url(f, access.tls), path.basename(f));
     return await fn({ path: n => agent.path(path.basename(n)), mount: agent.mount, pid: agent.proc.pid! });

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { run } from '../test/helpers/agent';
 import { generateContent } from '../tools/test-origin';
+import { makeTlsMaterial } from '../tools/tls-material';
 
 /**
  * The bench's origin: Debian's nginx, as users' origins are nginx-like servers and CDNs. The
@@ -57,7 +58,7 @@ export class NginxOrigin {
       await fs.link(path.join(root, name), path.join(root, 'slow', name));
     }
     await run('sync', []); // the files written out now, not while a figure runs
-    await makeCertificate(dir);
+    await makeTlsMaterial(dir); // ca.pem, server.pem, server.key for 127.0.0.1
     const [port, tlsPort] = [await freePort(), await freePort()];
     const conf = path.join(dir, 'nginx.conf');
     await fs.writeFile(conf, nginxConf(dir, root, port, tlsPort, throttle));
@@ -155,17 +156,6 @@ http {
   }
 }
 `;
-}
-
-/** A CA, and a certificate it signs for 127.0.0.1 (ECDSA P-256, as most HTTPS sites now serve). */
-async function makeCertificate (dir: string): Promise<void> {
-  const sh = `set -e; cd '${dir}'
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=fusestream-bench-ca
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1
-printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext`;
-  const r = await run('sh', ['-c', sh]);
-  if (r.code !== 0) throw new Error(`openssl could not make the bench's certificate: ${r.stderr}`);
 }
 
 async function freePort (): Promise<number> {

@@ -1,5 +1,7 @@
 import { createCipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 
@@ -39,6 +41,9 @@ export interface Faults {
   corruptTimes?: number;
 }
 
+/** A server's key and certificate, PEM. */
+interface TlsIdentity { key: Buffer; cert: Buffer }
+
 interface ServedFile {
   content: Buffer;
   etag: string;
@@ -74,7 +79,9 @@ export function sha256 (buf: Buffer): string {
  * with a token valid N ms (its `exp`, in whole seconds, as JWTs have it).
  */
 export class TestOrigin {
-  readonly #server: http.Server;
+  readonly #server: http.Server | https.Server;
+  /** https: when started with a certificate. */
+  readonly scheme: 'http' | 'https';
   readonly #files = new Map<string, ServedFile>();
   readonly #sockets = new Set<Socket>();
   readonly #bytesSent = new Map<string, number>();
@@ -97,8 +104,10 @@ export class TestOrigin {
   /** Requests refused for missing or expired credentials. */
   refusals = 0;
 
-  private constructor () {
-    this.#server = http.createServer((req, res) => { void this.#handle(req, res); });
+  private constructor (tls: TlsIdentity | null) {
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => { void this.#handle(req, res); };
+    this.#server = tls === null ? http.createServer(handle) : https.createServer(tls, handle);
+    this.scheme = tls === null ? 'http' : 'https';
     this.#server.on('connection', s => {
       this.connections++;
       this.#sockets.add(s);
@@ -106,8 +115,12 @@ export class TestOrigin {
     });
   }
 
-  static async start (): Promise<TestOrigin> {
-    const origin = new TestOrigin();
+  /** Starts on a free port of 127.0.0.1; over HTTPS with `tls` (tools/tls-material.ts makes one). */
+  static async start (opts: { tls?: { key: string; cert: string } } = {}): Promise<TestOrigin> {
+    const tls = opts.tls === undefined
+      ? null
+      : { key: await fs.readFile(opts.tls.key), cert: await fs.readFile(opts.tls.cert) };
+    const origin = new TestOrigin(tls);
     origin.#server.listen(0, '127.0.0.1');
     await once(origin.#server, 'listening');
     origin.port = (origin.#server.address() as AddressInfo).port;
@@ -143,7 +156,7 @@ export class TestOrigin {
   }
 
   url (name: string): string {
-    return `http://127.0.0.1:${this.port}/${name.split('/').map(encodeURIComponent).join('/')}`;
+    return `${this.scheme}://127.0.0.1:${this.port}/${name.split('/').map(encodeURIComponent).join('/')}`;
   }
 
   /**

@@ -82,6 +82,45 @@ print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
     assert.ok(env2.PATH.split(':').includes('/usr/sbin'), `diskutil is on the PATH: ${env2.PATH}`);
   });
 
+  it('carries the installing shell\'s proxies and extra CAs into both files, says which, and hides credentials', async () => {
+    const env: NodeJS.ProcessEnv = {
+      ...await freshHome(),
+      HTTPS_PROXY: 'http://me:s3cr%t"x@proxy.example:3128',
+      no_proxy: 'localhost,.internal',
+      NODE_EXTRA_CA_CERTS: '/etc/ssl/company-ca.pem',
+    };
+    const unitRun = await fsctl(env, ['service', 'install', '--files-only', '--kind', 'systemd']);
+    assert.equal(unitRun.code, 0, unitRun.stderr);
+    assert.match(unitRun.stdout.toString(), new RegExp('it passes on, from this shell: HTTPS_PROXY=http://me:\\*\\*\\*@proxy\\.example:3128/, ' +
+      'no_proxy=localhost,\\.internal, NODE_EXTRA_CA_CERTS=/etc/ssl/company-ca\\.pem \\(the file is readable by you only'));
+    assert.ok(!unitRun.stdout.toString().includes('s3cr'), 'the password is not printed');
+    const unitFile = path.join(env.HOME!, '.config/systemd/user/fusestream.service');
+    assert.equal((await fs.stat(unitFile)).mode & 0o777, 0o600);
+    const unit = await fs.readFile(unitFile, 'utf8');
+    // systemd's own quoting: the quote escaped, % doubled (a specifier otherwise).
+    assert.match(unit, /^Environment="HTTPS_PROXY=http:\/\/me:s3cr%%t\\"x@proxy\.example:3128"$/m);
+    assert.match(unit, /^Environment="no_proxy=localhost,\.internal"$/m);
+    assert.match(unit, /^Environment="NODE_EXTRA_CA_CERTS=\/etc\/ssl\/company-ca\.pem"$/m);
+    if ((await run('sh', ['-c', 'command -v systemd-analyze'])).code === 0) {
+      const verify = await run('systemd-analyze', ['verify', unitFile]);
+      assert.equal(verify.code, 0, verify.stderr);
+      assert.equal(verify.stderr.trim(), '', 'no warnings about the Environment= lines');
+    }
+
+    const plistRun = await fsctl(env, ['service', 'install', '--dry-run', '--kind', 'launchd']);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-plist-'));
+    cleanup(() => fs.rm(dir, { recursive: true, force: true }));
+    await fs.writeFile(path.join(dir, 'agent.plist'), plistRun.stdout);
+    const parsed = await run('python3', ['-c', `
+import json, plistlib, sys
+with open(sys.argv[1], 'rb') as f: print(json.dumps(plistlib.load(f)['EnvironmentVariables']))`, path.join(dir, 'agent.plist')]);
+    assert.equal(parsed.code, 0, parsed.stderr);
+    const vars = JSON.parse(parsed.stdout.toString()) as Record<string, string>;
+    assert.equal(vars.HTTPS_PROXY, env.HTTPS_PROXY);
+    assert.equal(vars.no_proxy, env.no_proxy);
+    assert.equal(vars.NODE_EXTRA_CA_CERTS, env.NODE_EXTRA_CA_CERTS);
+  });
+
   const serviceFiles = [
     ['systemd', '.config/systemd/user/fusestream.service'],
     ['launchd', 'Library/LaunchAgents/com.fusestream.agent.plist'],

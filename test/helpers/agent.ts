@@ -22,8 +22,12 @@ export interface StartOptions {
   nodeArgs?: string[];
 }
 
-/** What in a user's environment points the agent or fsctl elsewhere: XDG folders and FUSESTREAM_* settings. */
-const PLACE_VARIABLES = /^(XDG_RUNTIME_DIR|XDG_[A-Z]+_HOME|FUSESTREAM_.*)$/;
+/**
+ * What in a user's environment points the agent or fsctl elsewhere: XDG folders, FUSESTREAM_*
+ * settings, and the proxies and extra CAs a company machine sets (a proxy would be asked for
+ * 127.0.0.1 too); tests that want them give them.
+ */
+const PLACE_VARIABLES = /^(XDG_RUNTIME_DIR|XDG_[A-Z]+_HOME|FUSESTREAM_.*|(https?|all|no)_proxy|(HTTPS?|ALL|NO)_PROXY|NODE_EXTRA_CA_CERTS)$/;
 
 /**
  * The environment of every process the suite starts: the user's, less what would point the

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** Why the proxy tests cannot run here (tinyproxy is missing), or null. */
+export const PROXY_MISSING = ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'].some(p => existsSync(p))
+  ? null
+  : 'tinyproxy is not installed: sudo apt-get install tinyproxy';
+
+export interface ProxyOptions {
+  /** Demand these credentials (Basic): a request without them gets 407. */
+  auth?: { user: string; password: string };
+  /** Refuse this machine's requests (403), as a proxy refuses a client it does not serve. */
+  refuse?: boolean;
+}
+
+/**
+ * Debian's tinyproxy on 127.0.0.1, in the foreground, with a config written for the test:
+ * a real HTTP proxy that tunnels (CONNECT) to any port. Its log tells which tunnels it opened.
+ */
+export class TinyProxy {
+  readonly port: number;
+  readonly #dir: string;
+  readonly #proc: ChildProcess;
+  readonly #auth: ProxyOptions['auth'];
+  #log = '';
+
+  private constructor (dir: string, port: number, proc: ChildProcess, auth: ProxyOptions['auth']) {
+    this.#dir = dir;
+    this.port = port;
+    this.#proc = proc;
+    this.#auth = auth;
+  }
+
+  static async start (opts: ProxyOptions = {}): Promise<TinyProxy> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-proxy-'));
+    const port = await freePort();
+    const lines = [
+      // No LogFile: in the foreground it logs to stdout, which says when it listens and whom it tunnels to.
+      `Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'MaxClients 200', 'LogLevel Info', 'DisableViaHeader Yes',
+      // No ConnectPort line: tunnels to every port (Debian's own config allows only 443 and 563).
+      opts.refuse === true ? 'Allow 192.0.2.1' : 'Allow 127.0.0.1',
+      ...(opts.auth !== undefined ? [`BasicAuth ${opts.auth.user} ${opts.auth.password}`] : []),
+    ];
+    if (os.userInfo().uid === 0) lines.push('User root', 'Group root'); // else, as root, it would drop to nobody
+    await fs.writeFile(path.join(dir, 'tinyproxy.conf'), lines.join('\n') + '\n');
+    const proc = spawn('tinyproxy', ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proxy = new TinyProxy(dir, port, proc, opts.auth);
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`tinyproxy did not start in 10 s: ${proxy.#log}${stderr}`)), 10_000);
+        proc.stdout!.setEncoding('utf8').on('data', (s: string) => {
+          proxy.#log += s;
+          if (proxy.#log.includes('Accepting connections')) { clearTimeout(timer); resolve(); }
+        });
+        proc.once('exit', code => { clearTimeout(timer); reject(new Error(`tinyproxy exited with ${code}: ${proxy.#log}${stderr}`)); });
+      });
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
+    return proxy;
+  }
+
+  /** The proxy's URL; with its credentials unless `withoutAuth`. */
+  url (withoutAuth = false): string {
+    const auth = this.#auth;
+    const creds = auth !== undefined && !withoutAuth ? `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}@` : '';
+    return `http://${creds}127.0.0.1:${this.port}`;
+  }
+
+  /** The targets it was asked to tunnel to (CONNECT host:port), in order. */
+  tunnels (): string[] {
+    return [...this.#log.matchAll(/CONNECT (\S+) HTTP/g)].map(m => m[1]);
+  }
+
+  async close (): Promise<void> {
+    if (this.#proc.exitCode === null && this.#proc.signalCode === null) {
+      this.#proc.kill('SIGKILL');
+      await once(this.#proc, 'exit');
+    }
+    await fs.rm(this.#dir, { recursive: true, force: true });
+  }
+}
+
+async function freePort (): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
