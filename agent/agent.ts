@@ -26,6 +26,8 @@ import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher, type NetworkOptions } from './origin/http-client';
 import { describeProxies, type ProxySettings } from './origin/proxy-settings';
+import { loadDashboardSecret } from './ui/dashboard-secret';
+import { DashboardServer } from './ui/dashboard-server';
 import { Folders } from './folders/folders';
 import { RemoteFiles } from './files/remote-files';
 import { ContentHasher } from './verify/content-hasher';
@@ -78,6 +80,10 @@ export class Agent implements FsBackend, ControlTarget {
   /** Keeps the FUSE threads' copy of the catalogue (their getattr and readdir answers) current. */
   readonly #metadata: MetadataPublisher;
   readonly #control: ControlServer;
+  /** The control API's methods: the socket's, and the dashboard's allowed few. */
+  readonly #rpc: ReturnType<typeof createRpcServer>;
+  /** The page on 127.0.0.1 (agent/ui/); null with --no-ui, or when its port could not be had. */
+  #dashboard: DashboardServer | null = null;
   readonly #events: EventHub;
   /** Keeps the machine awake while files download; null when turned off (--no-inhibit-sleep). */
   readonly #inhibitor: SleepInhibitor | null;
@@ -155,7 +161,8 @@ export class Agent implements FsBackend, ControlTarget {
     this.#mount = new FuseMount(config.mount, ops, { plan, platform: process.platform, log, afterFailure });
     this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
     this.catalogue.onChange(() => this.#metadata.changed());
-    this.#control = new ControlServer(config.socket, createRpcServer(this, log), log);
+    this.#rpc = createRpcServer(this, log);
+    this.#control = new ControlServer(config.socket, this.#rpc, log);
     this.#folders = new Folders(this.#files.folderHost(), db);
   }
 
@@ -200,8 +207,16 @@ export class Agent implements FsBackend, ControlTarget {
       db.close();
       throw err;
     }
+    if (config.ui) await agent.#startDashboard();
     log.info(
-      { mount: config.mount, socket: config.socket, cacheDir: config.cacheDir, files: records.length, cacheMaxBytes: maxBytes },
+      {
+        mount: config.mount,
+        socket: config.socket,
+        cacheDir: config.cacheDir,
+        files: records.length,
+        cacheMaxBytes: maxBytes,
+        dashboard: agent.#dashboard?.address ?? null,
+      },
       'ready'
     );
     agent.#afterStart(records);
@@ -217,6 +232,34 @@ export class Agent implements FsBackend, ControlTarget {
       this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned, r.verified);
     }
     this.#folders.load();
+  }
+
+  /** The dashboard: a problem (its port taken) is said and lived with; the mount works without it. */
+  async #startDashboard (): Promise<void> {
+    try {
+      const dashboard = new DashboardServer({
+        port: this.config.uiPort,
+        secret: await loadDashboardSecret(this.config.stateDir),
+        source: this,
+        call: async (method, params) => await this.#rpc.receive({ jsonrpc: '2.0', id: 1, method, params }, undefined as never),
+        log: this.log,
+      });
+      await dashboard.listen();
+      this.#dashboard = dashboard;
+    } catch (err) {
+      const problem = `the dashboard could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` +
+        `${this.config.uiPort !== 0 ? ` on port ${this.config.uiPort}: choose another with --ui-port` : ''}); the mount works without it`;
+      this.log.warn(problem);
+      this.startupProblems.push(problem);
+    }
+  }
+
+  dashboardLink (): { url: string } {
+    if (this.#dashboard === null) {
+      const why = this.config.ui ? 'the dashboard could not start: fsctl status says why' : 'the dashboard is off (--no-ui)';
+      throw new FsError('ENOENT', why);
+    }
+    return { url: this.#dashboard.loginUrl };
   }
 
   /** Background work after the mount is up: orphan sweep, origin re-checks, resumed downloads. */
@@ -313,6 +356,8 @@ export class Agent implements FsBackend, ControlTarget {
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       proxy: describeProxies(this.proxies),
+      dashboard: this.#dashboard?.address ?? null,
+      sleepInhibitor: this.#inhibitor === null ? 'off' : this.#inhibitor.held ? 'held' : 'idle',
       databaseCommits: this.#committer.commits,
       served: this.served.total,
       fastMetadata: this.#mount.metadataAnswers,
@@ -344,6 +389,7 @@ export class Agent implements FsBackend, ControlTarget {
   async #shutdown (reason: string): Promise<void> {
     this.log.info({ reason }, 'stopping');
     this.#events.close();
+    await this.#dashboard?.close();
     this.#folders.close();
     this.#inhibitor?.close();
     this.#metadata.close();

@@ -39,6 +39,10 @@ export interface AgentConfig {
   caFile: string | null;
   /** Proxy of every origin connection, overriding the environment's HTTPS_PROXY and friends. */
   proxy: string | null;
+  /** Serve the dashboard on 127.0.0.1. */
+  ui: boolean;
+  /** The dashboard's port; 0: one the system picks. */
+  uiPort: number;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -134,6 +138,12 @@ function macBackend (raw: unknown): MacBackendSetting {
   return found;
 }
 
+function port (raw: unknown): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`must be a port from 0 to 65535 (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
 function proxyUrl (raw: unknown): string {
   return parseProxyUrl(raw);
 }
@@ -151,7 +161,7 @@ function level (raw: unknown): string {
  * "yes"` is a mistake worth a clear line, not a guess.
  */
 const CONFIG_FILE_TYPES = new Map<Spec['parse'], 'a number' | 'true or false' | 'a string' | 'a size'>([
-  [seconds, 'a number'], [count, 'a number'], [bool, 'true or false'],
+  [seconds, 'a number'], [count, 'a number'], [port, 'a number'], [bool, 'true or false'],
   [absolutePath, 'a string'], [level, 'a string'], [macBackend, 'a string'],
   [byteSize, 'a size'], [sizeOrZero, 'a size'], [proxyUrl, 'a string'],
 ]);
@@ -315,6 +325,22 @@ export const SPECS: Spec[] = [
     describeDefault: 'from the environment',
     unsetText: 'from the environment',
     show: v => (typeof v === 'string' ? redactProxy(v) : v),
+  },
+  {
+    name: 'ui',
+    attr: 'ui',
+    negatable: true,
+    help: 'serve the dashboard on 127.0.0.1 (fsctl ui opens it)',
+    parse: bool,
+    defaultValue: () => true,
+  },
+  {
+    name: 'ui-port',
+    attr: 'uiPort',
+    arg: '<port>',
+    help: 'the dashboard\'s port on 127.0.0.1 (0: a free one, picked at each start)',
+    parse: port,
+    defaultValue: () => 0,
   },
   {
     name: 'log-level',

@@ -32,6 +32,8 @@ export interface ControlTarget {
   subscribe (conn: Connection): { subscribed: true };
   /** Starts a clean shutdown after the answer has gone out. */
   requestShutdown (reason: string): void;
+  /** The link that opens the dashboard logged in (its secret in it). */
+  dashboardLink (): { url: string };
 }
 
 /** A parameter of the wrong shape: answered with -32602 and a message naming it. */
@@ -193,5 +195,6 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   });
   rpc.addMethod(Methods.listWaiters, async raw => { none(raw); return await target.listWaiters(); });
   rpc.addMethod(Methods.subscribe, (raw, conn) => { none(raw); return target.subscribe(conn); });
+  rpc.addMethod(Methods.dashboard, raw => { none(raw); return target.dashboardLink(); });
   return rpc;
 }

@@ -27,6 +27,7 @@ export const Methods = {
   removeFolder: 'folders.remove',
   listWaiters: 'waiters.list',
   subscribe: 'events.subscribe',
+  dashboard: 'ui.address',
 } as const;
 
 /** Notifications the agent sends to a subscribed connection. */
@@ -250,6 +251,10 @@ export interface AgentStatus {
   connections: { active: number; peak: number; max: number };
   /** The proxy origin connections go through, credentials hidden; null: direct. */
   proxy: string | null;
+  /** The dashboard's address (without its secret: `ui.address` gives the link); null when it is off or could not listen. */
+  dashboard: string | null;
+  /** Keeping the machine awake: `held` while downloads run, `idle` otherwise, `off` with --no-inhibit-sleep. */
+  sleepInhibitor: 'held' | 'idle' | 'off';
   /** Range commits to the state database since start. */
   databaseCommits: number;
   /**
