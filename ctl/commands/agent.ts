@@ -7,6 +7,7 @@ import { EXIT, fail, printJson, printTable, type Cli } from '../cli';
 import { runDoctor, doctorProbe } from '../doctor';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from '../format';
 import { showLogs } from '../logs';
+import { openInBrowser } from '../open-browser';
 import { defaultKind, renderService } from '../service';
 
 /** One event as `fsctl events` prints it, after its time and file. */
@@ -52,6 +53,17 @@ export function agentCommands (cli: Cli): void {
         process.once('SIGINT', () => resolve());
         client.onClose(() => resolve());
       });
+    }));
+
+  program.command('ui')
+    .description('open the dashboard in your browser, logged in; prints its address for a browser elsewhere on this machine')
+    .option('--no-open', 'print the address only')
+    .action((opts: { open: boolean }) => cli.withAgent(async (client, json) => {
+      const { url } = await client.call<{ url: string }>(Methods.dashboard);
+      const problem = opts.open ? await openInBrowser(url, process.platform) : null;
+      if (json) return printJson({ url, opened: opts.open && problem === null, problem });
+      process.stdout.write(`dashboard: ${url}\n(the link holds the agent's secret: it logs a browser in; keep it to yourself)\n`);
+      if (problem !== null) process.stderr.write(`fsctl: could not open a browser: ${problem}; open the address above in one\n`);
     }));
 
   program.command('ping')
