@@ -33,6 +33,7 @@ import { RemoteFiles } from './files/remote-files';
 import { ContentHasher } from './verify/content-hasher';
 import { RangeCommitter } from './state/range-committer';
 import { StateDb, type FileRecord } from './state/state-db';
+import { BandwidthLimiter, type BandwidthLimits } from './store/bandwidth-limiter';
 import { DownloadSlots, stalledYieldMs } from './store/download-slots';
 import type { TempFileStore } from './store/temp-file-store';
 import { storeEvents } from './files/store-events';
@@ -76,6 +77,8 @@ export class Agent implements FsBackend, ControlTarget {
   readonly proxies: ProxySettings;
   readonly #hasher = new ContentHasher();
   readonly #slots: DownloadSlots;
+  /** --bwlimit and --background-bwlimit, changed at run time by fsctl limit. */
+  readonly #limiter: BandwidthLimiter;
   readonly #mount: FuseMount;
   /** Keeps the FUSE threads' copy of the catalogue (their getattr and readdir answers) current. */
   readonly #metadata: MetadataPublisher;
@@ -110,6 +113,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.version = version;
     this.#db = db;
     this.#slots = new DownloadSlots(config.maxConnections, stalledYieldMs(config.readTimeoutMs));
+    this.#limiter = new BandwidthLimiter({ total: config.bwlimit, background: config.backgroundBwlimit });
     this.#committer = new RangeCommitter(db, log, bootId);
     const plan = mountPlan(process.platform, mountPlanInput(config, mac?.decision.backend));
     if (plan.readMaxWaitNote !== null) log.warn(`read-max-wait ${plan.readMaxWaitNote}`);
@@ -126,6 +130,7 @@ export class Agent implements FsBackend, ControlTarget {
         readMaxWaitMs: plan.readMaxWaitMs,
         downloadStallMs: config.downloadStallMs,
         slots: this.#slots,
+        limiter: this.#limiter,
         maxDownloadsPerFile: config.maxConnectionsPerFile,
         fillMaxBytes: config.fillFilesUpTo,
         hasher: this.#hasher,
@@ -229,7 +234,7 @@ export class Agent implements FsBackend, ControlTarget {
       const endpoints = this.#files.sourceFor(r.name, r.url, r.headers, r.urlCommand);
       const { id, name, url, headers, urlCommand, folder, origin, addedAt, mtimeMs } = r;
       this.#files.load({ id, name, url, headers, urlCommand, endpoints, folder, origin, addedAt, mtimeMs });
-      this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned, r.verified);
+      this.#pool.addResting(r.id, r.origin.size, r.ranges, r.lastAccessAt, r.pinned, r.verified, r.paused);
     }
     this.#folders.load();
   }
@@ -252,6 +257,14 @@ export class Agent implements FsBackend, ControlTarget {
       this.log.warn(problem);
       this.startupProblems.push(problem);
     }
+  }
+
+  /** fsctl limit: new caps (a field left out keeps its cap) until the agent stops; the configuration is not changed. */
+  setLimits (limits: Partial<BandwidthLimits>): BandwidthLimits {
+    const next = { ...this.#limiter.limits, ...limits };
+    this.#limiter.set(next);
+    this.log.info({ limits: next }, 'download rate caps changed');
+    return next;
   }
 
   dashboardLink (): { url: string } {
@@ -302,6 +315,9 @@ export class Agent implements FsBackend, ControlTarget {
   getFile (file: string): FileDetails { return this.#files.details(file); }
   cancel (file: string): Promise<FileSummary> { return this.#files.cancel(file); }
   resume (file: string): Promise<FileSummary> { return this.#files.resume(file); }
+  resumeAll (): Promise<{ files: number }> { return this.#files.resumeAll(); }
+  pause (file: string): FileSummary { return this.#files.pause(file); }
+  pauseAll (): { files: number } { return this.#files.pauseAll(); }
   prefetch (file: string): Promise<FileSummary> { return this.#files.prefetch(file); }
   setPinned (file: string, pinned: boolean): FileSummary { return this.#files.setPinned(file, pinned); }
   evict (params: EvictParams): Promise<{ freedBytes: number }> { return this.#files.evict(params); }
@@ -357,6 +373,7 @@ export class Agent implements FsBackend, ControlTarget {
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
       proxy: describeProxies(this.proxies),
       dashboard: this.#dashboard?.address ?? null,
+      limits: this.#limiter.limits,
       sleepInhibitor: this.#inhibitor === null ? 'off' : this.#inhibitor.held ? 'held' : 'idle',
       databaseCommits: this.#committer.commits,
       served: this.served.total,
@@ -396,6 +413,7 @@ export class Agent implements FsBackend, ControlTarget {
     this.#mount.setMetadata(null);
     for (const entry of this.catalogue.entries()) entry.endpoints.close();
     const closing = this.#pool.closeAll('agent is stopping');
+    this.#limiter.close();
     // Let the EIO answers reach the kernel before the mount goes away.
     await new Promise(resolve => setImmediate(resolve));
     try {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { DefaultPaths } from './paths';
 import { parseProxyUrl, redactProxy } from './origin/proxy-settings';
+import { parseRate, rateText } from './store/bandwidth-limiter';
 import { MAC_BACKEND_SETTINGS, type MacBackendSetting } from './platform/mac-backend';
 
 // Every setting of the agent, once: its flag and config key, how its value is read and checked
@@ -43,6 +44,10 @@ export interface AgentConfig {
   ui: boolean;
   /** The dashboard's port; 0: one the system picks. */
   uiPort: number;
+  /** Cap on every download together, bytes per second; null: none. */
+  bwlimit: number | null;
+  /** Cap on downloads no program waits on (fills, prefetch, resumed downloads), bytes per second; null: none. */
+  backgroundBwlimit: number | null;
 }
 
 /** Where a value came from, in order of precedence. */
@@ -163,7 +168,7 @@ function level (raw: unknown): string {
 const CONFIG_FILE_TYPES = new Map<Spec['parse'], 'a number' | 'true or false' | 'a string' | 'a size'>([
   [seconds, 'a number'], [count, 'a number'], [port, 'a number'], [bool, 'true or false'],
   [absolutePath, 'a string'], [level, 'a string'], [macBackend, 'a string'],
-  [byteSize, 'a size'], [sizeOrZero, 'a size'], [proxyUrl, 'a string'],
+  [byteSize, 'a size'], [sizeOrZero, 'a size'], [proxyUrl, 'a string'], [parseRate, 'a size'],
 ]);
 
 export function checkConfigFileType (spec: Spec, raw: unknown): void {
@@ -325,6 +330,28 @@ export const SPECS: Spec[] = [
     describeDefault: 'from the environment',
     unsetText: 'from the environment',
     show: v => (typeof v === 'string' ? redactProxy(v) : v),
+  },
+  {
+    name: 'bwlimit',
+    attr: 'bwlimit',
+    arg: '<rate>',
+    help: 'cap on every download together, as rclone writes it: 512K, 8M, 1.5G (KiB, MiB, GiB per second) or off; ' +
+      'fsctl limit changes it while the agent runs',
+    parse: parseRate,
+    defaultValue: () => null,
+    unsetText: 'off',
+    show: v => (typeof v === 'number' ? rateText(v) : v),
+  },
+  {
+    name: 'background-bwlimit',
+    attr: 'backgroundBwlimit',
+    arg: '<rate>',
+    help: 'cap on downloads no program waits on (whole-file fills, prefetch, resumed downloads): 512K, 8M or off; ' +
+      'reads a program waits on always go first',
+    parse: parseRate,
+    defaultValue: () => null,
+    unsetText: 'off',
+    show: v => (typeof v === 'number' ? rateText(v) : v),
   },
   {
     name: 'ui',

@@ -11,6 +11,8 @@ export function statusHeader (s: AgentStatus): string {
   const mounted = s.mounted ? 'mounted' : 'not mounted';
   return `${s.mount} (${mounted}) · cache ${bytes(s.cache.usedBytes)} of ${bytes(s.cache.maxBytes)} · ` +
     `up ${duration(s.uptimeSeconds * 1000)} · ${s.activeDownloads} downloading · ${s.waiters} waiting reads` +
+    (s.limits.total === null ? '' : ` · limit ${rate(s.limits.total)}`) +
+    (s.limits.background === null ? '' : ` · background limit ${rate(s.limits.background)}`) +
     (s.proxy === null ? '' : ` · proxy ${s.proxy}`);
 }
 

@@ -52,6 +52,8 @@ export class StorePool {
   /** Each known file's size, for the quota where files do not stay sparse. */
   readonly #sizes = new Map<string, number>();
   readonly #pinned = new Set<string>();
+  /** Files paused (fsctl pause): their stores download only what programs wait for. */
+  readonly #paused = new Set<string>();
   readonly #observer: StoreObserver;
   /** Files whose bytes on disk hashed to their digest (kept in the database too). */
   readonly #verified = new Set<string>();
@@ -100,7 +102,10 @@ export class StorePool {
   }
 
   /** Registers a file known from the database: its ranges count against the quota from now on. */
-  addResting (id: string, size: number, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean, verified = false): void {
+  addResting (
+    id: string, size: number, ranges: Array<[number, number]>, lastAccessAt: number, pinned: boolean, verified = false, paused = false
+  ): void {
+    if (paused) this.#paused.add(id);
     this.#sizes.set(id, size);
     if (verified) this.#verified.add(id);
     if (ranges.length > 0) {
@@ -132,6 +137,14 @@ export class StorePool {
 
   stores (): IterableIterator<TempFileStore> { return this.#stores.values(); }
   isPinned (id: string): boolean { return this.#pinned.has(id); }
+  isPaused (id: string): boolean { return this.#paused.has(id); }
+
+  /** fsctl pause/resume: kept in the database, and applied to the file's store if it has one. */
+  setPaused (id: string, paused: boolean): void {
+    if (paused) this.#paused.add(id); else this.#paused.delete(id);
+    this.#opts.db.setPaused(id, paused);
+    this.#stores.get(id)?.setPaused(paused);
+  }
 
   /**
    * The store of a file, created if needed, without opening a handle (background resume).
@@ -247,6 +260,7 @@ export class StorePool {
       resting?.ranges ?? []
     );
     if (resting !== undefined) store.lastAccessAt = resting.lastAccessAt;
+    if (this.#paused.has(entry.id)) store.setPaused(true);
     this.#resting.delete(entry.id);
     this.#stores.set(entry.id, store);
     this.quota.setAllocated(entry.id, store.blockBytes);

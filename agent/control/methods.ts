@@ -19,6 +19,9 @@ export interface ControlTarget {
   getFile (file: string): FileDetails;
   cancel (file: string): Promise<FileSummary>;
   resume (file: string): Promise<FileSummary>;
+  resumeAll (): Promise<{ files: number }>;
+  pause (file: string): FileSummary;
+  pauseAll (): { files: number };
   setUrl (params: SetUrlParams): Promise<SetUrlResult>;
   verifyFile (file: string): Promise<VerifyResult>;
   addFolder (params: FolderAddParams): Promise<FolderResult>;
@@ -32,6 +35,8 @@ export interface ControlTarget {
   subscribe (conn: Connection): { subscribed: true };
   /** Starts a clean shutdown after the answer has gone out. */
   requestShutdown (reason: string): void;
+  /** New download rate caps (bytes per second; null: none), each left out kept. */
+  setLimits (limits: { total?: number | null; background?: number | null }): { total: number | null; background: number | null };
   /** The link that opens the dashboard logged in (its secret in it). */
   dashboardLink (): { url: string };
 }
@@ -157,7 +162,22 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   rpc.addMethod(Methods.listFiles, raw => { none(raw); return target.listFiles(); });
   rpc.addMethod(Methods.getFile, raw => target.getFile(file(raw)));
   rpc.addMethod(Methods.cancel, raw => target.cancel(file(raw)));
-  rpc.addMethod(Methods.resume, raw => target.resume(file(raw)));
+  /** `{file}` or `{all: true}`. */
+  const fileOrAll = (raw: unknown): string | null => {
+    const p = only(objectParams(raw), ['file', 'all']);
+    const all = optBool(p, 'all');
+    const f = optStr(p, 'file');
+    if ((all === true) === (f !== undefined)) throw new ParamError('give either "file" or "all": true');
+    return f ?? null;
+  };
+  rpc.addMethod(Methods.resume, raw => {
+    const f = fileOrAll(raw);
+    return f === null ? target.resumeAll() : target.resume(f);
+  });
+  rpc.addMethod(Methods.pause, raw => {
+    const f = fileOrAll(raw);
+    return f === null ? target.pauseAll() : target.pause(f);
+  });
   rpc.addMethod(Methods.setUrl, raw => {
     const p = only(objectParams(raw), ['file', 'url', 'headers', 'urlCommand']);
     const set = { file: str(p, 'file'), url: optStr(p, 'url'), headers: optHeaders(p, 'headers'), urlCommand: optArgv(p, 'urlCommand') };
@@ -196,5 +216,22 @@ export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCSer
   rpc.addMethod(Methods.listWaiters, async raw => { none(raw); return await target.listWaiters(); });
   rpc.addMethod(Methods.subscribe, (raw, conn) => { none(raw); return target.subscribe(conn); });
   rpc.addMethod(Methods.dashboard, raw => { none(raw); return target.dashboardLink(); });
+  rpc.addMethod(Methods.limit, raw => {
+    const p = only(objectParams(raw), ['total', 'background']);
+    const rate = (key: string): number | null | undefined => {
+      const v = p[key];
+      if (v === undefined || v === null) return v;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1024) {
+        throw new ParamError(`"${key}" must be null or bytes per second, at least 1024`);
+      }
+      return v;
+    };
+    const limits: { total?: number | null; background?: number | null } = {};
+    const total = rate('total');
+    const background = rate('background');
+    if (total !== undefined) limits.total = total;
+    if (background !== undefined) limits.background = background;
+    return target.setLimits(limits);
+  });
   return rpc;
 }

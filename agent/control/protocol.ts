@@ -28,6 +28,8 @@ export const Methods = {
   listWaiters: 'waiters.list',
   subscribe: 'events.subscribe',
   dashboard: 'ui.address',
+  limit: 'agent.limit',
+  pause: 'files.pause',
 } as const;
 
 /** Notifications the agent sends to a subscribed connection. */
@@ -78,6 +80,8 @@ export interface FileSummary {
   openHandles: number;
   waiters: number;
   pinned: boolean;
+  /** Paused (fsctl pause): it downloads only what programs wait for; reads are still served. */
+  paused: boolean;
   lastError: string | null;
   /** While the state is `stalled`: since when nothing has arrived (ms since the epoch), and the last cause known. */
   stalled: { since: number; cause: string } | null;
@@ -253,6 +257,8 @@ export interface AgentStatus {
   proxy: string | null;
   /** The dashboard's address (without its secret: `ui.address` gives the link); null when it is off or could not listen. */
   dashboard: string | null;
+  /** Download rate caps in bytes per second (null: none): every download together, and background ones. */
+  limits: { total: number | null; background: number | null };
   /** Keeping the machine awake: `held` while downloads run, `idle` otherwise, `off` with --no-inhibit-sleep. */
   sleepInhibitor: 'held' | 'idle' | 'off';
   /** Range commits to the state database since start. */

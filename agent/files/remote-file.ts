@@ -253,6 +253,7 @@ export class RemoteFile {
       openHandles: store?.openHandles ?? 0,
       waiters: store?.waiterCount ?? 0,
       pinned: pool.isPinned(this.id),
+      paused: pool.isPaused(this.id),
       lastError: store?.lastError?.message ?? null,
       stalled: stalledSince === null
         ? null

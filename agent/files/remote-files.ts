@@ -226,11 +226,45 @@ export class RemoteFiles {
     return file.summary();
   }
 
-  /** Clears a cancel or an error and downloads again now. */
+  /** Ends a pause, clears a cancel or an error, and downloads again now. */
   async resume (name: string): Promise<FileSummary> {
     const file = this.resolve(name);
+    if (this.#deps.pool.isPaused(file.id)) this.#deps.pool.setPaused(file.id, false);
     (await this.#deps.pool.ensure(file.entry!)).resume();
     return file.summary();
+  }
+
+  /** fsctl pause: the file downloads only what programs wait for, until resumed; kept across restarts. */
+  pause (name: string): FileSummary {
+    const file = this.resolve(name);
+    this.#deps.pool.setPaused(file.id, true);
+    this.#deps.log.info({ file: file.name }, 'paused');
+    return file.summary();
+  }
+
+  /** Pauses every file; resolves with how many were not paused before. */
+  pauseAll (): { files: number } {
+    let files = 0;
+    for (const entry of this.#deps.catalogue.entries()) {
+      if (this.#deps.pool.isPaused(entry.id)) continue;
+      this.#deps.pool.setPaused(entry.id, true);
+      files++;
+    }
+    this.#deps.log.info({ files }, 'paused every file');
+    return { files };
+  }
+
+  /** Ends every pause, and resumes every cancelled or failed file with a store; how many it touched. */
+  async resumeAll (): Promise<{ files: number }> {
+    let files = 0;
+    for (const entry of [...this.#deps.catalogue.entries()]) {
+      const store = this.#deps.pool.get(entry.id);
+      const failed = store !== undefined && (store.state === 'cancelled' || store.state === 'error');
+      if (!this.#deps.pool.isPaused(entry.id) && !failed) continue;
+      await this.resume(entry.name).catch(() => {}); // removed meanwhile
+      files++;
+    }
+    return { files };
   }
 
   /** Downloads the whole file now, with no reader attached. */

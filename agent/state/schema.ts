@@ -55,4 +55,6 @@ export const MIGRATIONS: readonly string[] = [
   // What a file must hash to (JSON: algorithm, hex, source), and whether its bytes on disk did.
   `ALTER TABLE files ADD COLUMN digest TEXT;
    ALTER TABLE files ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;`,
+  // fsctl pause: the file downloads nothing no program waits for, across restarts.
+  'ALTER TABLE files ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;',
 ];

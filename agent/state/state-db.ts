@@ -22,6 +22,8 @@ export interface FileRecord {
   state: FileState;
   lastError: string | null;
   pinned: boolean;
+  /** Paused (fsctl pause): nothing is downloaded that no program waits for. */
+  paused: boolean;
   /** The bytes on disk hashed to the file's digest (cleared when they are dropped). */
   verified: boolean;
   /** Byte ranges whose data was on disk and synced when they were committed. */
@@ -47,6 +49,7 @@ interface FileRow {
   pinned: number;
   digest: string | null;
   verified: number;
+  paused: number;
 }
 
 /** A remote folder added whole, with what decides which of its files are in the mount. */
@@ -170,6 +173,7 @@ export class StateDb {
       state: row.state as FileState,
       lastError: row.last_error,
       pinned: row.pinned === 1,
+      paused: row.paused === 1,
       verified: row.verified === 1,
       ranges: ranges.get(row.id) ?? [],
     }));
@@ -206,7 +210,7 @@ export class StateDb {
     this.#stmts.deleteFolder.run(name);
   }
 
-  insertFile (f: Omit<FileRecord, 'ranges' | 'verified'>): void {
+  insertFile (f: Omit<FileRecord, 'ranges' | 'verified' | 'paused'>): void {
     this.#stmts.insertFile.run({
       id: f.id,
       name: f.name,
@@ -263,6 +267,10 @@ export class StateDb {
 
   setPinned (id: string, pinned: boolean): void {
     this.#stmts.setPinned.run(pinned ? 1 : 0, id);
+  }
+
+  setPaused (id: string, paused: boolean): void {
+    this.#stmts.setPaused.run(paused ? 1 : 0, id);
   }
 
   /** Replaces a file's committed ranges in one transaction; the caller has synced their bytes first. */
@@ -338,6 +346,7 @@ function prepare (db: Db): Record<string, Statement> {
     setState: db.prepare('UPDATE files SET state = ?, last_error = ? WHERE id = ?'),
     updateSource: db.prepare('UPDATE files SET url = ?, headers = ?, url_command = ? WHERE id = ?'),
     setPinned: db.prepare('UPDATE files SET pinned = ? WHERE id = ?'),
+    setPaused: db.prepare('UPDATE files SET paused = ? WHERE id = ?'),
     setAccess: db.prepare('UPDATE files SET last_access_at = ? WHERE id = ?'),
     deleteRanges: db.prepare('DELETE FROM ranges WHERE file_id = ?'),
     insertRange: db.prepare('INSERT INTO ranges (file_id, start, end) VALUES (?, ?, ?)'),

@@ -73,6 +73,8 @@ export class DownloadScheduler {
   #yieldedAt = -Infinity;
   /** Cancelled or failed: nothing starts until `start` or `resume`. */
   #halted = false;
+  /** Paused: only what a waiting read needs is downloaded (no fill, no read-ahead helpers). */
+  #paused = false;
   #closed = false;
   /** Bytes are being dropped: new downloads wait until that is over. */
   #held: Promise<void> | null = null;
@@ -110,7 +112,23 @@ export class DownloadScheduler {
     if (this.#closed) return;
     this.#halted = false;
     if (all || this.#file.size <= this.#opts.fillMaxBytes) this.#fillAll = true;
-    if (this.#fillAll) this.#fillNextHole();
+    if (this.#fillAll && !this.#paused) this.#fillNextHole();
+  }
+
+  /** Stops every download no waiting read needs; from now on only reads start downloads, and only as far as they wait. */
+  pause (): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#sequential = null;
+    const needed = this.#needed();
+    for (const d of [...this.#downloads]) if (!needed.has(d)) this.#retire(d);
+  }
+
+  /** Ends a pause: a fill asked for before (an open, a prefetch, a resume at start) goes on. */
+  unpause (): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#fillAll && !this.#halted && !this.#closed) this.#fillNextHole();
   }
 
   /** Clears a halt and cuts every back-off pause short. */
@@ -126,7 +144,7 @@ export class DownloadScheduler {
 
   /** A sequential reader will want [from, to) next. */
   readAhead (from: number, to: number): void {
-    if (this.#halted || this.#closed) return;
+    if (this.#halted || this.#closed || this.#paused) return;
     const missing = this.#file.firstMissing(from, to);
     if (missing >= 0) this.#cover(missing, to, 'fill');
   }
@@ -183,7 +201,8 @@ export class DownloadScheduler {
       this.#held.then(again, again);
       return;
     }
-    const bound = this.#fillAll ? this.#file.size : wantEnd;
+    if (this.#paused && kind === 'fill') return;
+    const bound = this.#fillAll && !this.#paused ? this.#file.size : wantEnd;
     const holder = this.claimant(missing);
     if (holder === undefined) {
       this.#spawn(kind, missing, this.#nextClaim(missing, this.#file.size), bound);
@@ -214,7 +233,7 @@ export class DownloadScheduler {
   #fillAhead (from: number, bound: number): void {
     const parallel = this.#ramp.parallel;
     if (parallel === 1 || this.#held !== null) return; // held: bytes are being dropped
-    if (this.#closed || this.#halted) return;
+    if (this.#closed || this.#halted || this.#paused) return;
     const size = this.#file.size;
     const start = this.#file.firstMissing(from, size);
     if (start < 0) return;

@@ -14,6 +14,7 @@ import { validators } from '../origin/probe';
 import { refusalError } from '../origin/url-expiry';
 import { waitForWake } from '../wait-for-wake';
 import type { ScheduledDownload } from './scheduler-contract';
+import type { BandwidthLimiter } from './bandwidth-limiter';
 import type { DownloadKind } from './download-slots';
 
 /**
@@ -49,6 +50,8 @@ export interface DownloaderOptions {
   stallTimeoutMs: number;
   /** Told of each failed attempt that will be retried, with how many in a row brought no byte. */
   onRetry?: (err: FsError, delayMs: number, withoutProgress: number) => void;
+  /** The rate caps: each piece of a body is paid for before the next is read. */
+  limiter?: BandwidthLimiter;
 }
 
 class RetryableStatus extends Error {
@@ -269,6 +272,9 @@ export class Downloader implements ScheduledDownload {
         if (chunk.length > 0) {
           pos += chunk.length;
           writer.push(chunk);
+          // Under a cap, the next piece is read only once this one is paid for: TCP slows the origin.
+          const paid = this.#opts.limiter?.take(chunk.length, this.kind, this.#abort.signal);
+          if (paid != null) await paid;
         }
         if (pos >= this.#limit) { stoppedEarly = true; break; }
         if (writer.buffered >= WRITE_HIGH_WATER_BYTES || pos >= this.#allowedEnd) await writer.drain();

@@ -5,6 +5,7 @@ import type { FileSource } from '../origin/file-source';
 import type { OriginInfo } from '../origin/origin-info';
 import type { CommitSource } from '../state/range-committer';
 import type { ContentHasher } from '../verify/content-hasher';
+import type { BandwidthLimiter } from './bandwidth-limiter';
 import type { DownloadSlots } from './download-slots';
 import type { FileIo } from './file-io';
 
@@ -35,6 +36,8 @@ export interface StoreOptions {
   downloadStallMs: number;
   /** Origin connections across all files: demand downloads before read-ahead and fill. */
   slots: DownloadSlots;
+  /** The rate caps (--bwlimit, --background-bwlimit): every download takes its bytes from it. */
+  limiter?: BandwidthLimiter;
   /** Origin connections one file may use at once. */
   maxDownloadsPerFile: number;
   /** Files up to this size are downloaded whole in the background once opened. */

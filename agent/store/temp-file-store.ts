@@ -210,6 +210,14 @@ export class TempFileStore implements DownloadTarget, CommitSource {
     this.#scheduler.start(all);
   }
 
+  /**
+   * Paused (fsctl pause): nothing is downloaded that no program waits for; the downloads
+   * running for nobody stop now, and a whole-file fill asked for waits for the pause to end.
+   */
+  setPaused (paused: boolean): void {
+    if (paused) this.#scheduler.pause(); else this.#scheduler.unpause();
+  }
+
   /** Stops every download and fails every waiting read at once; later reads of missing bytes fail at once. */
   cancel (reason = 'download cancelled'): void {
     if (this.#state === 'complete' || this.#state === 'verifying') return;
@@ -351,6 +359,7 @@ export class TempFileStore implements DownloadTarget, CommitSource {
       origin,
       dispatcher: this.#opts.dispatcher,
       stallTimeoutMs: this.#opts.downloadStallMs,
+      limiter: this.#opts.limiter,
       onRetry: (err, delayMs, withoutProgress) => {
         this.#retrying = err;
         this.#failedAttempts += 1;

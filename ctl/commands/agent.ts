@@ -6,6 +6,7 @@ import { defaultPaths } from '../../agent/paths';
 import { EXIT, fail, printJson, printTable, type Cli } from '../cli';
 import { runDoctor, doctorProbe } from '../doctor';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from '../format';
+import { parseRate, rateText } from '../../agent/store/bandwidth-limiter';
 import { showLogs } from '../logs';
 import { openInBrowser } from '../open-browser';
 import { defaultKind, renderService } from '../service';
@@ -53,6 +54,26 @@ export function agentCommands (cli: Cli): void {
         process.once('SIGINT', () => resolve());
         client.onClose(() => resolve());
       });
+    }));
+
+  program.command('limit')
+    .description('cap the agent\'s download rate now, until it stops (the configuration is not changed): RATE as rclone writes it ' +
+      '(512K, 8M, 1.5G: KiB, MiB, GiB per second) or off; without arguments, print the caps')
+    .argument('[rate]', 'cap on every download together, or off')
+    .option('--background <rate>', 'cap on downloads no program waits on (fills, prefetch, resumed downloads), or off')
+    .action((given: string | undefined, opts: { background?: string }) => cli.withAgent(async (client, json) => {
+      const parse = (raw: string, what: string): number | null => {
+        try { return parseRate(raw); } catch (err) { return fail(EXIT.usage, `${what}: ${(err as Error).message}`, json); }
+      };
+      const params: { total?: number | null; background?: number | null } = {};
+      if (given !== undefined) params.total = parse(given, 'rate');
+      if (opts.background !== undefined) params.background = parse(opts.background, '--background');
+      const limits = Object.keys(params).length === 0
+        ? (await client.call<AgentStatus>(Methods.status)).limits
+        : await client.call<AgentStatus['limits']>(Methods.limit, params);
+      if (json) return printJson(limits);
+      const cap = (v: number | null): string => (v === null ? 'off' : `${rateText(v)} (${rate(v)})`);
+      process.stdout.write(`every download: ${cap(limits.total)}\nbackground downloads: ${cap(limits.background)}\n`);
     }));
 
   program.command('ui')

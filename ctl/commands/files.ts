@@ -20,6 +20,11 @@ function readerText (w: WaiterSummary): string {
 interface SetUrlOptions { header?: string[]; urlCommand?: string }
 
 /** Every command about files: add, set-url, rm, status, info, verify, cancel, resume, prefetch, pin, unpin, evict, waiters. */
+/** A paused file in a state column: reads are still served, which is what a user wonders. */
+function pausedNote (f: FileSummary): string {
+  return f.paused ? ', paused (reads still served)' : '';
+}
+
 export function fileCommands (cli: Cli): void {
   const { program } = cli;
 
@@ -136,7 +141,7 @@ export function fileCommands (cli: Cli): void {
       if (under !== undefined && files.length === 0) fail(EXIT.refused, `no files under ${under}/ in the mount`, json);
       printTable(['name', 'size', 'progress', 'rate', 'state', 'open', 'waiters'], files.map(f => [
         shown(f.name) + (f.pinned ? ' (pinned)' : ''), bytes(f.size), percent(f.presentBytes, f.size), rate(f.bytesPerSecond),
-        stateText(f.state, color) + stalledFor(f) + verificationNote(f), f.openHandles, f.waiters,
+        stateText(f.state, color) + stalledFor(f) + verificationNote(f) + pausedNote(f), f.openHandles, f.waiters,
       ]), 'no files; add one with: fsctl add URL');
       // The table stays narrow: errors are one `fsctl info` away.
       const failed = files.filter(f => f.state === 'error');
@@ -167,7 +172,7 @@ export function fileCommands (cli: Cli): void {
         ['url expires', expiryText(f)],
         ['size', `${bytes(f.size)} (${f.size} bytes)`],
         ['downloaded', `${bytes(f.presentBytes)} (${percent(f.presentBytes, f.size)}) in ${f.ranges.length} range(s)`],
-        ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '') +
+        ['state', stateText(f.state, colorEnabled()) + (f.pinned ? ', pinned' : '') + pausedNote(f) +
           (f.stalled !== null ? ` since ${new Date(f.stalled.since).toISOString()}${stalledFor(f)}: ${f.stalled.cause}` : '')],
         ['rate', rate(f.bytesPerSecond)],
         ['eta', f.etaSeconds === null ? '-' : duration(f.etaSeconds * 1000)],
@@ -199,7 +204,42 @@ export function fileCommands (cli: Cli): void {
     }));
 
   fileCommand('cancel', 'stop a file\'s download; its waiting reads fail with EIO at once', Methods.cancel, f => `cancelled ${f.name}`);
-  fileCommand('resume', 'download a cancelled or failed file again, now', Methods.resume, f => `resumed ${f.name} (${f.state})`);
+  /** pause and resume: one <file>, or --all. */
+  const fileOrAll = (
+    name: string, description: string, method: string, say: (f: FileSummary) => string, sayAll: (n: number) => string
+  ): void => {
+    program.command(name)
+      .description(description)
+      .argument('[file]', 'name in the mount, or a path inside the mount')
+      .option('--all', 'every file')
+      .action((file: string | undefined, opts: { all?: boolean }) => cli.withAgent(async (client, json) => {
+        if ((file === undefined) === (opts.all !== true)) fail(EXIT.usage, 'give a file, or --all', json);
+        if (opts.all === true) {
+          const res = await client.call<{ files: number }>(method, { all: true });
+          if (json) return printJson(res);
+          process.stdout.write(sayAll(res.files) + '\n');
+          return;
+        }
+        const res = await client.call<FileSummary>(method, { file: await fileArg(client, file!) });
+        if (json) return printJson(res);
+        process.stdout.write(say(res) + '\n');
+      }));
+  };
+  fileOrAll(
+    'pause',
+    'download nothing of a file (or of every file) that no program waits for, and keep its connections closed, until resumed; ' +
+      'programs reading it still get their bytes; kept across restarts',
+    Methods.pause,
+    f => `paused ${shown(f.name)}: it downloads only what programs read`,
+    n => `paused ${n} file(s)`
+  );
+  fileOrAll(
+    'resume',
+    'end a pause, or download a cancelled or failed file again, now (--all: every paused, cancelled or failed file)',
+    Methods.resume,
+    f => `resumed ${shown(f.name)} (${f.state})`,
+    n => `resumed ${n} file(s)`
+  );
   fileCommand('pin', 'keep a file\'s cached bytes: never evicted', Methods.pin, f => `pinned ${f.name}`);
   fileCommand('unpin', 'let a file\'s cached bytes be evicted again', Methods.unpin, f => `unpinned ${f.name}`);
   fileCommand(
