@@ -80,6 +80,27 @@ describe('DownloadScheduler', () => {
     assert.equal(h.fetchedTwice, 0);
   });
 
+  it('paused: stops the fill, starts none at open, serves a read only as far as it waits; unpaused, the fill goes on', async () => {
+    const h = new SchedulerHarness(64 * MiB, { fillMaxBytes: 128 * MiB });
+    h.open();
+    const fill = h.running[0];
+    assert.equal(fill.kind, 'fill');
+    h.scheduler.pause();
+    assert.ok(fill.aborted, 'the fill running for nobody stopped');
+    await settle();
+    h.open();
+    assert.equal(h.running.length, 0, 'an open starts no fill while paused');
+    h.read(32 * MiB, 128 * 1024, 34 * MiB);
+    assert.equal(h.running.length, 1);
+    const [demand] = h.running;
+    assert.equal(demand.kind, 'demand');
+    assert.equal(demand.allowedEnd, 34 * MiB, 'bounded by the reader\'s window, not the whole file');
+    h.scheduler.readAhead(34 * MiB, 60 * MiB);
+    assert.equal(demand.allowedEnd, 34 * MiB, 'no read-ahead for nobody while paused');
+    h.scheduler.unpause();
+    assert.ok(h.running.some(d => d.allowedEnd === 64 * MiB), 'the fill asked for at open goes on');
+  });
+
   it('holds the per-file cap, and a waiting read stops a fill download to get a connection', async () => {
     const h = new SchedulerHarness(100 * MiB, { maxPerFile: 1, fillMaxBytes: 200 * MiB });
     h.open();
