@@ -15,8 +15,8 @@ export interface Mounted {
 
 export type SystemName = 'fusestream' | 'rclone';
 
-/** How a system reaches the origin: plain HTTP, or HTTPS with the bench's CA trusted. */
-export interface OriginAccess { tls?: boolean }
+/** How a system reaches the origin (plain HTTP, or HTTPS with the bench's CA trusted), and options of its own. */
+export interface OriginAccess { tls?: boolean; args?: Partial<Record<SystemName, string[]>> }
 
 /**
  * Mounts one system cold (a fresh mount and cache) over the origin's files, runs `fn`, and
@@ -30,7 +30,8 @@ export async function withSystem<T> (
 }
 
 async function withFusestream<T> (origin: NginxOrigin, files: string[], fn: (m: Mounted) => Promise<T>, access: OriginAccess): Promise<T> {
-  const agent = await AgentProcess.start(access.tls === true ? { args: ['--ca-file', origin.caFile] } : {});
+  const trust = access.tls === true ? ['--ca-file', origin.caFile] : [];
+  const agent = await AgentProcess.start({ args: [...trust, ...access.args?.fusestream ?? []] });
   try {
     for (const f of files) await agent.add(origin.url(f, access.tls), path.basename(f));
     return await fn({ path: n => agent.path(path.basename(n)), mount: agent.mount, pid: agent.proc.pid! });
@@ -54,6 +55,7 @@ async function withRclone<T> (origin: NginxOrigin, fn: (m: Mounted) => Promise<T
     'mount', ':http:', mount, '--http-url', origin.url('', access.tls),
     '--vfs-cache-mode', 'full', '--cache-dir', path.join(dir, 'cache'), '--read-only',
     ...(access.tls === true ? ['--ca-cert', origin.caFile] : []),
+    ...access.args?.rclone ?? [],
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });

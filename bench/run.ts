@@ -335,6 +335,19 @@ async function main (): Promise<void> {
       );
     }
 
+    if (want('bwlimit')) {
+      log('bwlimit: cat of 256 MiB of a file under a 32 MiB/s cap (--bwlimit 32M, both systems)');
+      const cap = 32 * MiB;
+      const cut = `head -c ${256 * MiB}`;
+      const r = await each(s => withSystem(s, origin, ['big.bin'], m => timed(`${cut} ${q(m.path('big.bin'))} > /dev/null`), {
+        args: { fusestream: ['--bwlimit', '32M'], rclone: ['--bwlimit', '32M'] },
+      }));
+      const ratio = med(r, ms => (256 * MiB / (ms / 1000)) / cap);
+      const shown = (x?: number): string => (x === undefined ? '-' : x.toFixed(3));
+      const note = `256 MiB read under the cap: rclone ${shown(ratio.rclone)}, fusestream ${shown(ratio.fusestream)}`;
+      push('bwlimit 32M: rate reached ÷ cap', null, ratio, 3, note);
+    }
+
     if (want('waiters')) {
       log('waiters: 10,000 waiting reads released by one download');
       const n = 10_000;
