@@ -7,9 +7,10 @@ import { parseUrl } from './catalogue/names';
 import { describeConfig, mountPlanInput, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
-import type {
-  AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, WaiterSummary,
-  FolderAddParams, FolderResult, FolderSummary, VerifyResult,
+import {
+  Methods,
+  type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type SetUrlParams,
+  type SetUrlResult, type WaiterSummary, type FolderAddParams, type FolderResult, type FolderSummary, type VerifyResult,
 } from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
@@ -42,6 +43,12 @@ import { makeDir } from './make-dir';
 
 /** An open unanswered this long before fuse-native's own timeout fails with ETIMEDOUT, answered by us (fuse-ops). */
 const OPEN_DEADLINE_MARGIN_MS = 5000;
+
+/** Control calls that change nothing (the rest may change any file). */
+const READ_ONLY_METHODS = new Set<string>([
+  Methods.ping, Methods.status, Methods.config, Methods.listFiles, Methods.getFile, Methods.listWaiters, Methods.listFolders,
+  Methods.subscribe, Methods.dashboard,
+]);
 
 /** What the agent learns of its disk and machine at start. */
 interface DiskFacts {
@@ -165,8 +172,17 @@ export class Agent implements FsBackend, ControlTarget {
     const ops = createFuseOps(this, { openDeadlineMs });
     this.#mount = new FuseMount(config.mount, ops, { plan, platform: process.platform, log, afterFailure });
     this.#metadata = new MetadataPublisher(s => this.#mount.setMetadata(s), () => encodeMetadata(this.catalogue, this.#startedAt));
-    this.catalogue.onChange(() => this.#metadata.changed());
+    this.catalogue.onChange(() => {
+      this.#metadata.changed();
+      this.#dashboard?.changed();
+    });
     this.#rpc = createRpcServer(this, log);
+    // A control call may change any file, a resting one too (pin, pause, evict): the dashboard looks at all after one.
+    this.#rpc.applyMiddleware(async (next, request, conn) => {
+      const answer = await next(request, conn);
+      if (!READ_ONLY_METHODS.has(request.method)) this.#dashboard?.changed();
+      return answer;
+    });
     this.#control = new ControlServer(config.socket, this.#rpc, log);
     this.#folders = new Folders(this.#files.folderHost(), db);
   }
@@ -312,6 +328,8 @@ export class Agent implements FsBackend, ControlTarget {
   setUrl (params: SetUrlParams): Promise<SetUrlResult> { return this.#files.setUrl(params); }
   removeFile (file: string): Promise<{ removed: string }> { return this.#files.remove(file); }
   listFiles (): FileSummary[] { return this.#files.list(); }
+  /** @public The dashboard's feed (DashboardSource), each tick: the files with a store. */
+  liveFiles (): FileSummary[] { return this.#files.live(); }
   getFile (file: string): FileDetails { return this.#files.details(file); }
   cancel (file: string): Promise<FileSummary> { return this.#files.cancel(file); }
   resume (file: string): Promise<FileSummary> { return this.#files.resume(file); }

@@ -156,7 +156,8 @@ function folderRow (folder) {
 
 const ACTIONS = [
   ['cancel', 'files.cancel', f => ['downloading', 'stalled', 'idle'].includes(f.state)],
-  ['resume', 'files.resume', f => ['cancelled', 'error', 'stalled'].includes(f.state)],
+  ['pause', 'files.pause', f => !f.paused && f.presentBytes < f.size],
+  ['resume', 'files.resume', f => f.paused || ['cancelled', 'error', 'stalled'].includes(f.state)],
   ['pin', 'files.pin', f => !f.pinned],
   ['unpin', 'files.unpin', f => f.pinned],
   ['prefetch', 'files.prefetch', f => f.presentBytes < f.size],
@@ -207,7 +208,8 @@ function updateFileRow (row, f, fileWaiters) {
   row.dataset.state = f.state;
   row.dataset.waiters = String(fileWaiters.length);
   const facts = row.querySelector('.facts');
-  const stateText = f.state + (f.verification?.state === 'verified' ? ', verified' : '') + (f.pinned ? ', pinned' : '');
+  const stateText = f.state + (f.verification?.state === 'verified' ? ', verified' : '') + (f.pinned ? ', pinned' : '') +
+    (f.paused ? ', paused (reads still served)' : '');
   const eta = f.state === 'downloading' ? ` · ETA ${duration(f.etaSeconds)}` : '';
   facts.innerHTML = '';
   const state = document.createElement('span');
@@ -260,6 +262,8 @@ function drawAgent () {
     ['keeping awake', agent.sleepInhibitor === 'held' ? 'yes' : agent.sleepInhibitor === 'off' ? 'off' : 'no'],
     ['version', agent.version],
   ];
+  if (agent.limits.total !== null) facts.push(['download cap', rate(agent.limits.total)]);
+  if (agent.limits.background !== null) facts.push(['background cap', rate(agent.limits.background)]);
   if (agent.proxy) facts.push(['proxy', agent.proxy]);
   const dl = $('agent');
   dl.textContent = '';

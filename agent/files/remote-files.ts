@@ -214,6 +214,16 @@ export class RemoteFiles {
     return [...this.#deps.catalogue.entries()].map(e => this.summary(e));
   }
 
+  /** The files with a store (open, downloading, or kept after): the only ones whose numbers move by themselves. */
+  live (): FileSummary[] {
+    const out: FileSummary[] = [];
+    for (const store of this.#deps.pool.stores()) {
+      const entry = this.#deps.catalogue.get(store.source.name);
+      if (entry !== undefined && entry.id === store.id) out.push(this.summary(entry));
+    }
+    return out;
+  }
+
   details (name: string): FileDetails {
     return this.resolve(name).details();
   }

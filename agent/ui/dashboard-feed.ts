@@ -1,13 +1,21 @@
 import type { ServerResponse } from 'node:http';
 import type { AgentStatus, FileDetails, FileSummary, WaiterSummary } from '../control/protocol';
 
-/** How often the feed looks for changes while a page is open: a live view, at no cost when none is. */
+/** How often the feed looks at the files whose numbers move (those with a store) while a page is open. */
 const TICK_MS = 500;
+/**
+ * How often it looks at every file, besides when told something changed: 10,000 summaries
+ * take ~40 ms here, too much for every tick; a resting file changes only by a control call
+ * or the catalogue, which tell the feed.
+ */
+const SCAN_MS = 5000;
 
 /** What the dashboard shows, asked of the agent (the same answers the control API gives). */
 export interface DashboardSource {
   status (): AgentStatus;
   listFiles (): FileSummary[];
+  /** The files with a store: the only ones that change without a control call or a catalogue change. */
+  liveFiles (): FileSummary[];
   getFile (name: string): FileDetails;
   listWaiters (): Promise<WaiterSummary[]>;
 }
@@ -36,6 +44,11 @@ function fingerprint (f: FileSummary): string {
 
 interface Subscriber { res: ServerResponse; needsFull: boolean; busy: boolean }
 
+/** What changes the waiters' marks on the page; their time waited in whole seconds, so a tooltip is never far behind. */
+function waitersKey (waiters: WaiterSummary[]): string {
+  return JSON.stringify(waiters.map(w => [w.file, w.offset, w.length, w.pid, w.downloadPosition, Math.floor(w.waitedMs / 1000)]));
+}
+
 /**
  * The page's live view, pushed as server-sent events: a full picture when a page connects
  * (or after it fell behind), then, twice a second while anything changed, only what did.
@@ -51,6 +64,8 @@ export class DashboardFeed {
   #waitersSent = '';
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
+  /** Monotonic time of the last look at every file; -Infinity: the next tick looks at all. */
+  #scannedAt = -Infinity;
 
   constructor (source: DashboardSource) {
     this.#source = source;
@@ -70,6 +85,9 @@ export class DashboardFeed {
     void this.#tick();
   }
 
+  /** Something may have changed any file: the next tick looks at all of them. */
+  changed (): void { this.#scannedAt = -Infinity; }
+
   close (): void {
     this.#stop();
     for (const s of this.#subscribers) s.res.end();
@@ -82,6 +100,7 @@ export class DashboardFeed {
     this.#sent.clear();
     this.#agentSent = '';
     this.#waitersSent = '';
+    this.#scannedAt = -Infinity;
   }
 
   async #tick (): Promise<void> {
@@ -91,17 +110,23 @@ export class DashboardFeed {
       const waiters = await this.#source.listWaiters();
       // Everything below is one synchronous turn: a consistent picture.
       const agent = this.#source.status();
-      const files = this.#source.listFiles();
-      const delta = this.#delta(agent, files, waiters);
+      const subs = [...this.#subscribers];
+      const scan = subs.some(s => s.needsFull) || performance.now() - this.#scannedAt >= SCAN_MS;
+      if (scan) this.#scannedAt = performance.now();
+      const files = scan ? this.#source.listFiles() : this.#source.liveFiles();
+      // What changed is worked out only for pages that hold a picture to change.
+      const delta = subs.some(s => !s.needsFull) ? this.#delta(agent, files, waiters, scan) : null;
       let full: DashboardUpdate | null = null;
-      for (const sub of this.#subscribers) {
-        if (sub.busy) { sub.needsFull = true; continue; }
+      for (const sub of subs) {
         if (sub.needsFull) {
-          full ??= { full: true, agent, waiters, files: files.map(f => this.#withRanges(f)) };
+          if (sub.busy) continue;
+          full ??= this.#full(agent, files, waiters);
           this.#send(sub, full);
           sub.needsFull = false;
         } else if (delta !== null) {
-          this.#send(sub, delta);
+          // A page still reading an earlier message misses this one: it gets a whole picture once it has caught up.
+          if (sub.busy) sub.needsFull = true;
+          else this.#send(sub, delta);
         }
       }
     } finally {
@@ -109,13 +134,20 @@ export class DashboardFeed {
     }
   }
 
+  /** The whole picture (and remembers it as sent). */
+  #full (agent: AgentStatus, files: FileSummary[], waiters: WaiterSummary[]): DashboardUpdate {
+    this.#agentSent = JSON.stringify({ ...agent, uptimeSeconds: 0 });
+    this.#waitersSent = waitersKey(waiters);
+    return { full: true, agent, waiters, files: files.map(f => this.#withRanges(f)) };
+  }
+
   /** What changed since the last tick (and remembers it as sent), or null when nothing did. */
-  #delta (agent: AgentStatus, files: FileSummary[], waiters: WaiterSummary[]): DashboardUpdate | null {
+  #delta (agent: AgentStatus, files: FileSummary[], waiters: WaiterSummary[], all: boolean): DashboardUpdate | null {
     const update: DashboardUpdate = { full: false };
     const agentKey = JSON.stringify({ ...agent, uptimeSeconds: 0 });
     if (agentKey !== this.#agentSent) { update.agent = agent; this.#agentSent = agentKey; }
-    const waitersKey = JSON.stringify(waiters.map(w => [w.file, w.offset, w.length, w.pid, w.downloadPosition]));
-    if (waitersKey !== this.#waitersSent) { update.waiters = waiters; this.#waitersSent = waitersKey; }
+    const wKey = waitersKey(waiters);
+    if (wKey !== this.#waitersSent) { update.waiters = waiters; this.#waitersSent = wKey; }
     const seen = new Set<string>();
     const changed: DashboardFile[] = [];
     for (const f of files) {
@@ -125,7 +157,8 @@ export class DashboardFeed {
       this.#sent.set(f.name, key);
       changed.push(this.#withRanges(f));
     }
-    const removed = [...this.#sent.keys()].filter(name => !seen.has(name));
+    // Only a look at every file can tell which are gone.
+    const removed = all ? [...this.#sent.keys()].filter(name => !seen.has(name)) : [];
     for (const name of removed) this.#sent.delete(name);
     if (changed.length > 0) update.files = changed;
     if (removed.length > 0) update.removed = removed;

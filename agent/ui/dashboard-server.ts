@@ -18,12 +18,13 @@ const UI_DIR = path.resolve(__dirname, '..', '..', '..', 'ui');
 
 /**
  * What the page may ask the agent to do, as control-API calls: the actions fsctl has for a
- * file, and adding a URL. Never a url-command, headers, a folder's settings or shutdown: a
+ * file (pause included), and adding a URL. Never a url-command, headers, a folder's settings or shutdown: a
  * web page must not make the agent run a program or send credentials.
  */
 const ACTIONS: Record<string, readonly string[]> = {
   'files.cancel': ['file'],
   'files.resume': ['file'],
+  'files.pause': ['file'],
   'files.pin': ['file'],
   'files.unpin': ['file'],
   'files.prefetch': ['file'],
@@ -86,6 +87,9 @@ export class DashboardServer {
   get address (): string { return `http://127.0.0.1:${this.#port}/`; }
   /** The link that logs a browser in: the address with the secret, for `fsctl ui`. */
   get loginUrl (): string { return `${this.address}?token=${this.#opts.secret}`; }
+
+  /** Something may have changed any file (the catalogue, a control call): the feed looks at all of them next. */
+  changed (): void { this.#feed.changed(); }
 
   async listen (): Promise<void> {
     this.#server.listen(this.#opts.port, '127.0.0.1');
