@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { run } from '../test/helpers/agent';
 import { generateContent } from '../tools/test-origin';
+import { freePort } from '../tools/free-port';
 import { makeTlsMaterial } from '../tools/tls-material';
 
 /**
@@ -156,14 +157,4 @@ http {
   }
 }
 `;
-}
-
-async function freePort (): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  await once(server, 'close');
-  return port;
 }

@@ -280,6 +280,7 @@ export class RemoteFiles {
   /** Downloads the whole file now, with no reader attached. */
   async prefetch (name: string): Promise<FileSummary> {
     const file = this.resolve(name);
+    if (this.#deps.pool.isPaused(file.id)) throw new FsError('EBUSY', `${file.name} is paused; fsctl resume ${file.name} first`);
     const store = await this.#deps.pool.ensure(file.entry!);
     if (store.state === 'cancelled' || store.state === 'error') store.resume();
     store.startDownload(true);

@@ -68,6 +68,9 @@ describe('sharing the network: --bwlimit, background downloads that yield, pause
     const pause = await fsctl(agent, ['pause', 'paused.bin']);
     assert.equal(pause.code, 0, pause.stderr);
     assert.match((await fsctl(agent, ['ls'])).text, /paused\.bin.*paused \(reads still served\)/);
+    const prefetch = await fsctl(agent, ['prefetch', 'paused.bin']);
+    assert.equal(prefetch.code, 1);
+    assert.match(prefetch.stderr, /paused\.bin is paused; fsctl resume paused\.bin first/);
 
     // A program reads a range: it gets the origin's bytes, and the file is not filled behind it.
     const part = await readRange(agent.path('paused.bin'), 40 * MiB, MiB, { timeoutMs: 20_000 });

@@ -32,16 +32,22 @@ async function assertByteExact (file: string, content: Buffer): Promise<void> {
   assert.equal(await hashFile(file, { timeoutMs: 120_000 }), sha256(content));
 }
 
+/** A CA and certificates of the test's own, and an HTTPS origin serving with the good one. */
+async function httpsOrigin (cleanup: (fn: () => Promise<void>) => void): Promise<{ tls: TlsMaterial; origin: TestOrigin }> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-tls-'));
+  cleanup(() => fs.rm(dir, { recursive: true, force: true }));
+  const tls = await makeTlsMaterial(dir);
+  const origin = await TestOrigin.start({ tls: tls.server });
+  cleanup(() => origin.close());
+  return { tls, origin };
+}
+
 describe('HTTPS origins, trusted through --ca-file', () => {
   const cleanup = useCleanups();
   let tls: TlsMaterial;
   let origin: TestOrigin;
   before(async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-tls-'));
-    cleanup(() => fs.rm(dir, { recursive: true, force: true }));
-    tls = await makeTlsMaterial(dir);
-    origin = await TestOrigin.start({ tls: tls.server });
-    cleanup(() => origin.close());
+    ({ tls, origin } = await httpsOrigin(cleanup));
   });
 
   async function agentTrusting (args: string[] = [], dirs?: Awaited<ReturnType<typeof makeDirs>>): Promise<AgentProcess> {
@@ -154,11 +160,7 @@ describe('proxies, from the environment or --proxy, tested through tinyproxy', {
   let origin: TestOrigin;
   let proxy: TinyProxy;
   before(async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-tls-'));
-    cleanup(() => fs.rm(dir, { recursive: true, force: true }));
-    tls = await makeTlsMaterial(dir);
-    origin = await TestOrigin.start({ tls: tls.server });
-    cleanup(() => origin.close());
+    ({ tls, origin } = await httpsOrigin(cleanup));
     proxy = await TinyProxy.start({ auth: { user: 'fst', password } });
     cleanup(() => proxy.close());
   });

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../tools/free-port';
 
 /** Why the proxy tests cannot run here (tinyproxy is missing), or null. */
 export const PROXY_MISSING = ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'].some(p => existsSync(p))
@@ -87,14 +87,4 @@ export class TinyProxy {
     }
     await fs.rm(this.#dir, { recursive: true, force: true });
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
