@@ -7,10 +7,9 @@ import { parseUrl } from './catalogue/names';
 import { describeConfig, mountPlanInput, type AgentConfig, type ConfigLine, type ResolvedConfig } from './config';
 import { createRpcServer, type ControlTarget } from './control/methods';
 import { EventHub } from './control/event-hub';
-import {
-  Methods,
-  type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type SetUrlParams,
-  type SetUrlResult, type WaiterSummary, type FolderAddParams, type FolderResult, type FolderSummary, type VerifyResult,
+import type {
+  AddFileParams, AddFileResult, AgentStatus, EvictParams, FileDetails, FileSummary, SetUrlParams, SetUrlResult, WaiterSummary,
+  FolderAddParams, FolderResult, FolderSummary, VerifyResult,
 } from './control/protocol';
 import { ControlServer, type Connection } from './control/server';
 import { FsError } from './errors';
@@ -27,8 +26,7 @@ import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher, type NetworkOptions } from './origin/http-client';
 import { describeProxies, type ProxySettings } from './origin/proxy-settings';
-import { loadDashboardSecret } from './ui/dashboard-secret';
-import { DashboardServer } from './ui/dashboard-server';
+import { DashboardServer, startDashboard } from './ui/dashboard-server';
 import { Folders } from './folders/folders';
 import { RemoteFiles } from './files/remote-files';
 import { ContentHasher } from './verify/content-hasher';
@@ -43,12 +41,6 @@ import { makeDir } from './make-dir';
 
 /** An open unanswered this long before fuse-native's own timeout fails with ETIMEDOUT, answered by us (fuse-ops). */
 const OPEN_DEADLINE_MARGIN_MS = 5000;
-
-/** Control calls that change nothing (the rest may change any file). */
-const READ_ONLY_METHODS = new Set<string>([
-  Methods.ping, Methods.status, Methods.config, Methods.listFiles, Methods.getFile, Methods.listWaiters, Methods.listFolders,
-  Methods.subscribe, Methods.dashboard,
-]);
 
 /** What the agent learns of its disk and machine at start. */
 interface DiskFacts {
@@ -176,13 +168,8 @@ export class Agent implements FsBackend, ControlTarget {
       this.#metadata.changed();
       this.#dashboard?.changed();
     });
-    this.#rpc = createRpcServer(this, log);
     // A control call may change any file, a resting one too (pin, pause, evict): the dashboard looks at all after one.
-    this.#rpc.applyMiddleware(async (next, request, conn) => {
-      const answer = await next(request, conn);
-      if (!READ_ONLY_METHODS.has(request.method)) this.#dashboard?.changed();
-      return answer;
-    });
+    this.#rpc = createRpcServer(this, log, () => this.#dashboard?.changed());
     this.#control = new ControlServer(config.socket, this.#rpc, log);
     this.#folders = new Folders(this.#files.folderHost(), db);
   }
@@ -257,22 +244,15 @@ export class Agent implements FsBackend, ControlTarget {
 
   /** The dashboard: a problem (its port taken) is said and lived with; the mount works without it. */
   async #startDashboard (): Promise<void> {
-    try {
-      const dashboard = new DashboardServer({
-        port: this.config.uiPort,
-        secret: await loadDashboardSecret(this.config.stateDir),
-        source: this,
-        call: async (method, params) => await this.#rpc.receive({ jsonrpc: '2.0', id: 1, method, params }, undefined as never),
-        log: this.log,
-      });
-      await dashboard.listen();
-      this.#dashboard = dashboard;
-    } catch (err) {
-      const problem = `the dashboard could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` +
-        `${this.config.uiPort !== 0 ? ` on port ${this.config.uiPort}: choose another with --ui-port` : ''}); the mount works without it`;
-      this.log.warn(problem);
-      this.startupProblems.push(problem);
-    }
+    const started = await startDashboard({
+      port: this.config.uiPort,
+      stateDir: this.config.stateDir,
+      source: this,
+      call: async (method, params) => await this.#rpc.receive({ jsonrpc: '2.0', id: 1, method, params }, undefined as never),
+      log: this.log,
+    });
+    if (started instanceof DashboardServer) this.#dashboard = started;
+    else this.startupProblems.push(started);
   }
 
   /** fsctl limit: new caps (a field left out keeps its cap) until the agent stops; the configuration is not changed. */

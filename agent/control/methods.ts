@@ -118,8 +118,21 @@ function optArgv (p: Params, key: string): string[] | undefined {
   return v as string[];
 }
 
-export function createRpcServer (target: ControlTarget, log: Logger): JSONRPCServer<Connection> {
+/** Calls that change nothing; after any other, `afterChange` is told (a file, resting or not, may have changed). */
+const READ_ONLY = new Set<string>([
+  Methods.ping, Methods.status, Methods.config, Methods.listFiles, Methods.getFile, Methods.listWaiters, Methods.listFolders,
+  Methods.subscribe, Methods.dashboard,
+]);
+
+export function createRpcServer (target: ControlTarget, log: Logger, afterChange?: () => void): JSONRPCServer<Connection> {
   const rpc = new JSONRPCServer<Connection>({ errorListener: () => {} });
+  if (afterChange !== undefined) {
+    rpc.applyMiddleware(async (next, request, conn) => {
+      const answer = await next(request, conn);
+      if (!READ_ONLY.has(request.method)) afterChange();
+      return answer;
+    });
+  }
   rpc.mapErrorToJSONRPCErrorResponse = (id: JSONRPCID, err: unknown) => {
     if (err instanceof ParamError) return createJSONRPCErrorResponse(id, RpcError.InvalidParams, `Invalid params: ${err.message}`);
     if (isFsError(err)) return createJSONRPCErrorResponse(id, RpcError.Refused, err.message, { errno: err.errno });

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { DashboardFeed, type DashboardSource } from './dashboard-feed';
+import { loadDashboardSecret } from './dashboard-secret';
 
 /** The page and its two files, shipped in the package's ui/ folder; nothing is loaded from elsewhere. */
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -179,6 +180,25 @@ export class DashboardServer {
   #plain (res: http.ServerResponse, status: number, text: string): void {
     res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'text/plain; charset=utf-8' });
     res.end(text + '\n');
+  }
+}
+
+/**
+ * Starts the dashboard with the agent's secret (made on first use); resolves with it, or with
+ * the problem in one line when it could not listen (its port taken, say), already logged.
+ */
+export async function startDashboard (
+  opts: Omit<DashboardOptions, 'secret'> & { stateDir: string }
+): Promise<DashboardServer | string> {
+  try {
+    const dashboard = new DashboardServer({ ...opts, secret: await loadDashboardSecret(opts.stateDir) });
+    await dashboard.listen();
+    return dashboard;
+  } catch (err) {
+    const problem = `the dashboard could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` +
+      `${opts.port !== 0 ? ` on port ${opts.port}: choose another with --ui-port` : ''}); the mount works without it`;
+    opts.log.warn(problem);
+    return problem;
   }
 }
 
