@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import type { AgentEvent } from '../../agent/control/protocol';
 import { useOriginAndAgent } from '../helpers/fixtures';
 import { FSCTL_BIN, fsctl, run } from '../helpers/agent';
+import { waitForFile } from '../helpers/wait';
 
 const MiB = 1024 * 1024;
 
@@ -78,7 +79,9 @@ describe('fsctl events', () => {
       const dd = await run('dd', [`if=${fx.agent.path('trickle.bin')}`, 'of=/dev/null', 'bs=4096', 'status=none'], { timeoutMs: 30_000 });
       const seconds = (Date.now() - began) / 1000;
       assert.equal(dd.code, 0, dd.stderr);
-      assert.equal((await run('cat', [fx.agent.path('drops.bin')], { timeoutMs: 30_000 })).code, 0);
+      // Fetched with no reader: its back-offs (0.25 + 0.5 + 1 s, ±25 %) may add up to more than the 2 s read timeout.
+      assert.equal((await fsctl(fx.agent, ['prefetch', 'drops.bin'])).code, 0);
+      await waitForFile(fx.agent, 'drops.bin', f => f.state === 'complete', 30_000);
       const events = out.trim().split('\n').map(l => JSON.parse(l) as AgentEvent);
       const waiting = events.filter(e => e.type === 'waiters' && e.file === 'trickle.bin');
       assert.ok(waiting.length >= 1, 'reads were seen waiting');
