@@ -2,6 +2,7 @@ import { createJSONRPCErrorResponse, JSONRPCServer, type JSONRPCID } from 'json-
 import type { Logger } from 'pino';
 import { isFsError } from '../errors';
 import type { Connection } from './server';
+import { MIN_RATE } from '../store/bandwidth-limiter';
 import {
   Methods, RpcError,
   type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
@@ -234,8 +235,8 @@ export function createRpcServer (target: ControlTarget, log: Logger, afterChange
     const rate = (key: string): number | null | undefined => {
       const v = p[key];
       if (v === undefined || v === null) return v;
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1024) {
-        throw new ParamError(`"${key}" must be null or bytes per second, at least 1024`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < MIN_RATE) {
+        throw new ParamError(`"${key}" must be null or bytes per second, at least ${MIN_RATE}`);
       }
       return v;
     };

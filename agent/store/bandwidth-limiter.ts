@@ -8,6 +8,12 @@ import type { DownloadKind } from './download-slots';
  */
 const BURST_SECONDS = 0.1;
 const MIN_BURST_BYTES = 128 * 1024;
+/**
+ * The lowest cap: a download waits for its next piece (up to 64 KiB) as long as the cap takes
+ * to pay for it, and a read waiting on it fails after --read-timeout without a byte; at 64
+ * KiB/s a piece takes a second. Below, reads under the cap would time out.
+ */
+export const MIN_RATE = 64 * 1024;
 
 /** Rates in bytes per second; null: no cap. */
 export interface BandwidthLimits {
@@ -183,8 +189,8 @@ export function parseRate (raw: unknown): number | null {
   if (raw === null || raw === 'off' || raw === 0 || raw === '0') return null;
   const m = typeof raw === 'number' ? [String(raw), String(raw), ''] : /^\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?\s*$/i.exec(String(raw));
   const n = m === null ? NaN : Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
-  if (!Number.isFinite(n) || n < 1024) {
-    throw new Error(`must be off or a rate of at least 1K such as 512K, 8M or 1.5G (bytes per second; got ${JSON.stringify(raw)})`);
+  if (!Number.isFinite(n) || n < MIN_RATE) {
+    throw new Error(`must be off or a rate of at least 64K such as 512K, 8M or 1.5G (bytes per second; got ${JSON.stringify(raw)})`);
   }
   return Math.floor(n);
 }

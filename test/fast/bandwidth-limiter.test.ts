@@ -105,11 +105,11 @@ describe('rates as rclone writes them', () => {
     assert.equal(parseRate('512k'), 512 * KiB);
     assert.equal(parseRate('1.5G'), 1.5 * 1024 * MiB);
     assert.equal(parseRate('8MiB/s'), 8 * MiB);
-    assert.equal(parseRate(4096), 4096);
+    assert.equal(parseRate(65536), 65536);
     assert.equal(parseRate('off'), null);
     assert.equal(parseRate('0'), null);
-    assert.throws(() => parseRate('fast'), /must be off or a rate of at least 1K/);
-    assert.throws(() => parseRate('100'), /at least 1K/);
+    assert.throws(() => parseRate('fast'), /must be off or a rate of at least 64K/);
+    assert.throws(() => parseRate('32K'), /at least 64K/);
   });
 
   it('writes a rate back in the largest unit that divides it', () => {
