@@ -3,6 +3,9 @@ import { ConnectionRamp } from './connection-ramp';
 import type { DownloadKind, SlotHolder } from './download-slots';
 import type { ScheduledDownload, ScheduledFile, SchedulerOptions } from './scheduler-contract';
 
+/** Paused, a read is fetched this far past its first missing byte and no further: its own bytes and a little read-ahead. */
+const PAUSED_WINDOW_BYTES = 1024 * 1024;
+
 /**
  * Which downloads one file runs, over which bytes.
  *
@@ -139,7 +142,8 @@ export class DownloadScheduler {
 
   /** A program waits for byte `missing`; fetch on to `wantEnd` (its read-ahead window). */
   demand (missing: number, wantEnd: number): void {
-    this.#cover(missing, wantEnd, 'demand');
+    // Paused, the reader's window (up to 64 MiB for a sequential one) would be background work by another name.
+    this.#cover(missing, this.#paused ? Math.min(wantEnd, missing + PAUSED_WINDOW_BYTES) : wantEnd, 'demand');
   }
 
   /** A sequential reader will want [from, to) next. */

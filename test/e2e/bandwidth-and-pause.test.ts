@@ -76,11 +76,12 @@ describe('sharing the network: --bwlimit, background downloads that yield, pause
     const part = await readRange(agent.path('paused.bin'), 40 * MiB, MiB, { timeoutMs: 20_000 });
     assert.ok(part.stdout.equals(content.subarray(40 * MiB, 41 * MiB)), part.stderr);
     await openOnce(agent.path('paused.bin')); // an open alone starts no fill either
-    const sentBefore = origin.bytesSent('paused.bin');
+    // The read's download stops at the reader's window (and drops its connection 3 s later).
     await waitForFile(agent, 'paused.bin', f => f.state !== 'downloading', 10_000);
-    assert.ok(origin.bytesSent('paused.bin') - sentBefore < 16 * MiB, 'nothing more is fetched for nobody');
     const info = JSON.parse((await fsctl(agent, ['--json', 'info', 'paused.bin'])).text) as { presentBytes: number; paused: boolean };
-    assert.ok(info.paused && info.presentBytes < 48 * MiB, `${(info.presentBytes / MiB).toFixed(1)} MiB on disk while paused`);
+    assert.ok(info.paused && info.presentBytes < 16 * MiB, `${(info.presentBytes / MiB).toFixed(1)} MiB of 96 on disk while paused`);
+    // What the origin sent also counts what sat in the sockets' buffers (several MiB each way) when the download stopped.
+    assert.ok(origin.bytesSent('paused.bin') < 48 * MiB, `the origin sent ${(origin.bytesSent('paused.bin') / MiB).toFixed(1)} MiB of 96`);
 
     await agent.stop('SIGTERM');
     const again = await AgentProcess.start({ dirs });

@@ -90,13 +90,13 @@ describe('DownloadScheduler', () => {
     await settle();
     h.open();
     assert.equal(h.running.length, 0, 'an open starts no fill while paused');
-    h.read(32 * MiB, 128 * 1024, 34 * MiB);
+    h.read(32 * MiB, 128 * 1024, 60 * MiB); // a sequential reader's window: 28 MiB
     assert.equal(h.running.length, 1);
     const [demand] = h.running;
     assert.equal(demand.kind, 'demand');
-    assert.equal(demand.allowedEnd, 34 * MiB, 'bounded by the reader\'s window, not the whole file');
-    h.scheduler.readAhead(34 * MiB, 60 * MiB);
-    assert.equal(demand.allowedEnd, 34 * MiB, 'no read-ahead for nobody while paused');
+    assert.equal(demand.allowedEnd, 33 * MiB, 'bounded to 1 MiB past the read, not the reader\'s window nor the whole file');
+    h.scheduler.readAhead(33 * MiB, 60 * MiB);
+    assert.equal(demand.allowedEnd, 33 * MiB, 'no read-ahead for nobody while paused');
     h.scheduler.unpause();
     assert.ok(h.running.some(d => d.allowedEnd === 64 * MiB), 'the fill asked for at open goes on');
   });
