@@ -5,7 +5,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { AgentProcess, fsctl, hashFile, makeDirs, openOnce, readRange, run } from '../helpers/agent';
 import { useCleanups } from '../helpers/fixtures';
-import { PROXY_MISSING, TinyProxy } from '../helpers/proxy';
+import { PROXY_MISSING, STUNNEL_MISSING, TinyProxy, TlsFront } from '../helpers/proxy';
 import { waitForFile } from '../helpers/wait';
 import { makeTlsMaterial, type TlsMaterial } from '../../tools/tls-material';
 import { sha256, TestOrigin } from '../../tools/test-origin';
@@ -150,8 +150,9 @@ describe('HTTPS origins, trusted through --ca-file', () => {
   });
 });
 
-// CI installs tinyproxy (.ci/run): there, a missing one is a failure, never a silent skip.
+// CI installs tinyproxy and stunnel (.ci/run): there, a missing one is a failure, never a silent skip.
 if (PROXY_MISSING !== null && process.env.CI !== undefined) throw new Error(PROXY_MISSING);
+if (STUNNEL_MISSING !== null && process.env.CI !== undefined) throw new Error(STUNNEL_MISSING);
 
 describe('proxies, from the environment or --proxy, tested through tinyproxy', { skip: PROXY_MISSING ?? false }, () => {
   const cleanup = useCleanups();
@@ -224,6 +225,17 @@ describe('proxies, from the environment or --proxy, tested through tinyproxy', {
     await viaHttpProxy.add(plain.url('plain.bin'));
     assert.equal(await hashFile(viaHttpProxy.path('plain.bin')), sha256(plainContent));
     assert.ok(proxy.tunnels().includes(`127.0.0.1:${plain.port}`), 'the plain origin was reached through the proxy');
+  });
+
+  it('an https:// proxy (tinyproxy behind stunnel), trusted through the same --ca-file: reads through its tunnel', { skip: STUNNEL_MISSING ?? false }, async () => {
+    const front = await TlsFront.start(proxy.port, tls.server);
+    cleanup(() => front.close());
+    const content = origin.add('via-tls-proxy.bin', 8 * MiB);
+    const agent = await agentWith({ HTTPS_PROXY: `https://fst:${encodeURIComponent(password)}@127.0.0.1:${front.port}` });
+    const tunnelsBefore = proxy.tunnels().length;
+    await agent.add(origin.url('via-tls-proxy.bin'));
+    await assertByteExact(agent.path('via-tls-proxy.bin'), content);
+    assert.ok(proxy.tunnels().length > tunnelsBefore, 'the connections went through the proxy behind TLS');
   });
 
   it('a proxy that refuses (no credentials, or not this client): one clear line', async () => {

@@ -88,3 +88,58 @@ export class TinyProxy {
     await fs.rm(this.#dir, { recursive: true, force: true });
   }
 }
+
+/** Why the https:// proxy test cannot run here (stunnel is missing), or null. */
+export const STUNNEL_MISSING = existsSync('/usr/bin/stunnel') ? null : 'stunnel is not installed: sudo apt-get install stunnel4';
+
+/**
+ * Debian's stunnel in front of a local port: TLS on its own port with the given certificate,
+ * plain TCP to `target`. In front of tinyproxy it makes a real https:// proxy.
+ */
+export class TlsFront {
+  readonly port: number;
+  readonly #dir: string;
+  readonly #proc: ChildProcess;
+
+  private constructor (port: number, dir: string, proc: ChildProcess) {
+    this.port = port;
+    this.#dir = dir;
+    this.#proc = proc;
+  }
+
+  static async start (target: number, identity: { cert: string; key: string }): Promise<TlsFront> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'fst-stunnel-'));
+    const port = await freePort();
+    const conf = [
+      'foreground = yes', 'pid =', `cert = ${identity.cert}`, `key = ${identity.key}`,
+      '[front]', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${target}`,
+    ].join('\n') + '\n';
+    await fs.writeFile(path.join(dir, 'stunnel.conf'), conf);
+    const proc = spawn('stunnel', [path.join(dir, 'stunnel.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const front = new TlsFront(port, dir, proc);
+    let said = '';
+    try {
+      // It says so on stderr once it listens.
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`stunnel did not start in 10 s: ${said}`)), 10_000);
+        proc.stderr!.setEncoding('utf8').on('data', (s: string) => {
+          said += s;
+          if (said.includes('Configuration successful')) { clearTimeout(timer); resolve(); }
+        });
+        proc.once('exit', code => { clearTimeout(timer); reject(new Error(`stunnel exited with ${code}: ${said}`)); });
+      });
+    } catch (err) {
+      await front.close();
+      throw err;
+    }
+    return front;
+  }
+
+  async close (): Promise<void> {
+    if (this.#proc.exitCode === null && this.#proc.signalCode === null) {
+      this.#proc.kill('SIGKILL');
+      await once(this.#proc, 'exit');
+    }
+    await fs.rm(this.#dir, { recursive: true, force: true });
+  }
+}
