@@ -29,12 +29,21 @@ function first (env: NodeJS.ProcessEnv, ...names: string[]): string | null {
   return null;
 }
 
+/** A proxy as curl takes it: `host:port` alone means http://host:port. */
+function withScheme (proxy: string): string {
+  return proxy.includes('://') ? proxy : `http://${proxy}`;
+}
+
 export function resolveProxies (setting: string | null, env: NodeJS.ProcessEnv): ProxySettings {
   const noProxy = first(env, 'no_proxy', 'NO_PROXY') ?? '';
   if (setting !== null) return { http: setting, https: setting, noProxy, from: 'setting' };
-  const all = first(env, 'all_proxy', 'ALL_PROXY');
-  const http = first(env, 'http_proxy', 'HTTP_PROXY') ?? all;
-  const https = first(env, 'https_proxy', 'HTTPS_PROXY') ?? all;
+  const proxy = (...names: string[]): string | null => {
+    const v = first(env, ...names);
+    return v === null ? null : withScheme(v);
+  };
+  const all = proxy('all_proxy', 'ALL_PROXY');
+  const http = proxy('http_proxy', 'HTTP_PROXY') ?? all;
+  const https = proxy('https_proxy', 'HTTPS_PROXY') ?? all;
   return { http, https, noProxy, from: http === null && https === null ? 'none' : 'environment' };
 }
 
@@ -43,7 +52,7 @@ export function parseProxyUrl (raw: unknown): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw new Error('must be a proxy URL such as http://proxy.example:3128');
   let url: URL;
   try {
-    url = new URL(raw.includes('://') ? raw : `http://${raw}`); // curl takes host:port alone as http://
+    url = new URL(withScheme(raw));
   } catch {
     throw new Error(`must be a proxy URL such as http://proxy.example:3128 (got ${JSON.stringify(redactProxy(raw))})`);
   }
@@ -56,7 +65,7 @@ export function parseProxyUrl (raw: unknown): string {
 /** A proxy URL fit to print or log: its password (and a user name's token, if alone) replaced. */
 export function redactProxy (raw: string): string {
   try {
-    const url = new URL(raw.includes('://') ? raw : `http://${raw}`);
+    const url = new URL(withScheme(raw));
     if (url.password !== '') url.password = '***';
     else if (url.username !== '') url.username = '***';
     return url.href;

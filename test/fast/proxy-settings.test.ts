@@ -12,6 +12,10 @@ describe('proxy settings, read as curl reads them', () => {
       http: 'http://h:2', https: 'http://all:3', noProxy: '.corp', from: 'environment',
     });
     assert.deepEqual(resolveProxies(null, { HTTPS_PROXY: '  ' }), { http: null, https: null, noProxy: '', from: 'none' });
+    // As curl does, host:port alone is an http:// proxy (undici would take "proxy" for a scheme).
+    assert.deepEqual(resolveProxies(null, { https_proxy: 'proxy.corp:3128' }), {
+      http: null, https: 'http://proxy.corp:3128', noProxy: '', from: 'environment',
+    });
   });
 
   it('--proxy takes both schemes over the environment, and keeps NO_PROXY', () => {
