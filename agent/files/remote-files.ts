@@ -239,8 +239,13 @@ export class RemoteFiles {
   /** Ends a pause, clears a cancel or an error, and downloads again now. */
   async resume (name: string): Promise<FileSummary> {
     const file = this.resolve(name);
-    if (this.#deps.pool.isPaused(file.id)) this.#deps.pool.setPaused(file.id, false);
-    (await this.#deps.pool.ensure(file.entry!)).resume();
+    const { pool } = this.#deps;
+    if (pool.isPaused(file.id)) {
+      pool.setPaused(file.id, false);
+      // Nothing was asked of a file with no store (not opened since it was paused): ending the pause starts nothing.
+      if (pool.get(file.id) === undefined) return file.summary();
+    }
+    (await pool.ensure(file.entry!)).resume();
     return file.summary();
   }
 

@@ -83,6 +83,15 @@ describe('sharing the network: --bwlimit, background downloads that yield, pause
     // What the origin sent also counts what sat in the sockets' buffers (several MiB each way) when the download stopped.
     assert.ok(origin.bytesSent('paused.bin') < 48 * MiB, `the origin sent ${(origin.bytesSent('paused.bin') / MiB).toFixed(1)} MiB of 96`);
 
+    // A file never opened: ending its pause starts nothing (nothing was asked of it).
+    origin.add('untouched.bin', 8 * MiB);
+    await agent.add(origin.url('untouched.bin'));
+    assert.equal((await fsctl(agent, ['pause', 'untouched.bin'])).code, 0);
+    assert.equal((await fsctl(agent, ['resume', 'untouched.bin'])).code, 0);
+    const untouched = JSON.parse((await fsctl(agent, ['--json', 'info', 'untouched.bin'])).text) as { paused: boolean; state: string };
+    assert.equal(untouched.paused, false);
+    assert.equal(untouched.state, 'idle');
+
     await agent.stop('SIGTERM');
     const again = await AgentProcess.start({ dirs });
     cleanup(() => again.cleanup());
