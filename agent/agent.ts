@@ -25,7 +25,7 @@ import { inhibitorCommand, SleepInhibitor } from './platform/sleep-inhibitor';
 import { FuseMount } from './fs/mount';
 import { logDir } from './log';
 import { createOriginDispatcher, type NetworkOptions } from './origin/http-client';
-import { describeProxies, type ProxySettings } from './origin/proxy-settings';
+import { describeProxies } from './origin/proxy-settings';
 import { DashboardServer, startDashboard } from './ui/dashboard-server';
 import { Folders } from './folders/folders';
 import { RemoteFiles } from './files/remote-files';
@@ -72,8 +72,8 @@ export class Agent implements FsBackend, ControlTarget {
   readonly #committer: RangeCommitter;
   readonly #pool: StorePool;
   readonly #dispatcher: Dispatcher;
-  /** The proxies origin connections go through (for status and logs: print them redacted). */
-  readonly proxies: ProxySettings;
+  /** The proxies origin connections go through, as status shows them (credentials hidden); null: direct. */
+  readonly #proxy: string | null;
   readonly #hasher = new ContentHasher();
   readonly #slots: DownloadSlots;
   /** --bwlimit and --background-bwlimit, changed at run time by fsctl limit. */
@@ -104,7 +104,7 @@ export class Agent implements FsBackend, ControlTarget {
   private constructor (resolved: ResolvedConfig, log: Logger, version: string, db: StateDb, disk: DiskFacts) {
     const { maxBytes, sparseFiles, bootId, mac, network } = disk;
     this.#dispatcher = createOriginDispatcher(network);
-    this.proxies = network.proxies;
+    this.#proxy = describeProxies(network.proxies);
     const config = resolved.config;
     this.resolvedConfig = resolved;
     this.config = config;
@@ -190,8 +190,7 @@ export class Agent implements FsBackend, ControlTarget {
     const bootId = await currentBootId(process.platform);
     const mac = process.platform === 'darwin' ? await decideMacBackend(config.macBackend, config.mount, log) : null;
     const agent = new Agent(resolved, log, version, db, { maxBytes, sparseFiles, bootId, mac, network });
-    const proxy = describeProxies(network.proxies);
-    if (proxy !== null) log.info(`origin connections go through the proxy ${proxy}`);
+    if (agent.#proxy !== null) log.info(`origin connections go through the proxy ${agent.#proxy}`);
     if (problem !== null) agent.startupProblems.push(problem);
     if (!sparseFiles) {
       const warning = `the cache folder ${config.cacheDir} does not keep sparse files sparse (HFS+ or exFAT, say): ` +
@@ -369,7 +368,7 @@ export class Agent implements FsBackend, ControlTarget {
       waiters,
       cache: { usedBytes: this.#pool.quota.usedBytes, maxBytes: this.#pool.quota.maxBytes },
       connections: { active: this.#slots.active, peak: this.#slots.peak, max: this.#slots.max },
-      proxy: describeProxies(this.proxies),
+      proxy: this.#proxy,
       dashboard: this.#dashboard?.address ?? null,
       limits: this.#limiter.limits,
       sleepInhibitor: this.#inhibitor === null ? 'off' : this.#inhibitor.held ? 'held' : 'idle',

@@ -2,7 +2,7 @@ import { createJSONRPCErrorResponse, JSONRPCServer, type JSONRPCID } from 'json-
 import type { Logger } from 'pino';
 import { isFsError } from '../errors';
 import type { Connection } from './server';
-import { MIN_RATE } from '../store/bandwidth-limiter';
+import { MIN_RATE, type BandwidthLimits } from '../store/bandwidth-limiter';
 import {
   Methods, RpcError,
   type AddFileParams, type AddFileResult, type AgentStatus, type EvictParams, type FileDetails, type FileSummary, type WaiterSummary,
@@ -37,7 +37,7 @@ export interface ControlTarget {
   /** Starts a clean shutdown after the answer has gone out. */
   requestShutdown (reason: string): void;
   /** New download rate caps (bytes per second; null: none), each left out kept. */
-  setLimits (limits: { total?: number | null; background?: number | null }): { total: number | null; background: number | null };
+  setLimits (limits: Partial<BandwidthLimits>): BandwidthLimits;
   /** The link that opens the dashboard logged in (its secret in it). */
   dashboardLink (): { url: string };
 }
@@ -240,7 +240,7 @@ export function createRpcServer (target: ControlTarget, log: Logger, afterChange
       }
       return v;
     };
-    const limits: { total?: number | null; background?: number | null } = {};
+    const limits: Partial<BandwidthLimits> = {};
     const total = rate('total');
     const background = rate('background');
     if (total !== undefined) limits.total = total;

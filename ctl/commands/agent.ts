@@ -6,7 +6,7 @@ import { defaultPaths } from '../../agent/paths';
 import { EXIT, fail, printJson, printTable, type Cli } from '../cli';
 import { runDoctor, doctorProbe } from '../doctor';
 import { bytes, colorEnabled, duration, percent, rate, shown, stateText } from '../format';
-import { parseRate, rateText } from '../../agent/store/bandwidth-limiter';
+import { parseRate, rateText, type BandwidthLimits } from '../../agent/store/bandwidth-limiter';
 import { showLogs } from '../logs';
 import { openInBrowser } from '../open-browser';
 import { defaultKind, renderService } from '../service';
@@ -65,7 +65,7 @@ export function agentCommands (cli: Cli): void {
       const parse = (raw: string, what: string): number | null => {
         try { return parseRate(raw); } catch (err) { return fail(EXIT.usage, `${what}: ${(err as Error).message}`, json); }
       };
-      const params: { total?: number | null; background?: number | null } = {};
+      const params: Partial<BandwidthLimits> = {};
       if (given !== undefined) params.total = parse(given, 'rate');
       if (opts.background !== undefined) params.background = parse(opts.background, '--background');
       const limits = Object.keys(params).length === 0
