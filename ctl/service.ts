@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { PROXY_VARIABLES, redactProxy } from '../agent/origin/proxy-settings';
+import { PROXY_VARIABLES, proxyHasCredentials, redactProxy } from '../agent/origin/proxy-settings';
 
 const execFileAsync = promisify(execFile);
 
@@ -132,7 +132,7 @@ export async function renderService (input: RenderInput): Promise<ServicePlan> {
     target,
     content,
     carried: carried.map(([k, v]) => `${k}=${isProxy(k) ? redactProxy(v) : v}`),
-    secret: carried.some(([k, v]) => isProxy(k) && redactProxy(v) !== v),
+    secret: carried.some(([k, v]) => isProxy(k) && proxyHasCredentials(v)),
   };
 }
 
@@ -156,8 +156,9 @@ export async function install (plan: ServicePlan, filesOnly: boolean): Promise<S
   if (plan.kind === 'launchd') {
     await fs.mkdir(path.join(path.dirname(path.dirname(plan.target)), 'Logs', 'fusestream'), { recursive: true });
   }
+  // A new file, so it is created with this mode: an earlier one would keep its own, and hold credentials readable meanwhile.
+  await fs.rm(plan.target, { force: true });
   await fs.writeFile(plan.target, plan.content, { mode: plan.secret ? 0o600 : 0o644 });
-  await fs.chmod(plan.target, plan.secret ? 0o600 : 0o644); // an earlier file keeps its mode through writeFile
   if (filesOnly) return [];
   if (plan.kind === 'systemd') {
     const reload = await step('systemctl', ['--user', 'daemon-reload']);

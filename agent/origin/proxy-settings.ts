@@ -75,6 +75,16 @@ export function redactProxy (raw: string): string {
   }
 }
 
+/** Whether a proxy URL holds credentials (a user name or a password). */
+export function proxyHasCredentials (raw: string): boolean {
+  try {
+    const url = new URL(withScheme(raw));
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return raw.includes('@');
+  }
+}
+
 /** The proxies in one line fit to print, or null when connections go direct. */
 export function describeProxies (p: ProxySettings): string | null {
   if (p.http === null && p.https === null) return null;

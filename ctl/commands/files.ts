@@ -19,12 +19,12 @@ function readerText (w: WaiterSummary): string {
 
 interface SetUrlOptions { header?: string[]; urlCommand?: string }
 
-/** Every command about files: add, set-url, rm, status, info, verify, cancel, resume, prefetch, pin, unpin, evict, waiters. */
 /** A paused file in a state column: reads are still served, which is what a user wonders. */
 function pausedNote (f: FileSummary): string {
   return f.paused ? ', paused (reads still served)' : '';
 }
 
+/** Every command about files: add, set-url, rm, status, info, verify, cancel, pause, resume, prefetch, pin, unpin, evict, waiters. */
 export function fileCommands (cli: Cli): void {
   const { program } = cli;
 

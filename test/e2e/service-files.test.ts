@@ -101,6 +101,11 @@ print(json.dumps({k: [type(v).__name__, v] for k, v in p.items()}))`, file]);
     assert.match(unit, /^Environment="HTTPS_PROXY=http:\/\/me:s3cr%%t\\"x@proxy\.example:3128"$/m);
     assert.match(unit, /^Environment="no_proxy=localhost,\.internal"$/m);
     assert.match(unit, /^Environment="NODE_EXTRA_CA_CERTS=\/etc\/ssl\/company-ca\.pem"$/m);
+    // Installed again with a proxy that holds no credentials (host:port, as curl takes it): readable as usual again.
+    const plain = await fsctl({ ...env, HTTPS_PROXY: 'proxy.example:3128' }, ['service', 'install', '--files-only', '--kind', 'systemd']);
+    assert.match(plain.stdout.toString(), /it passes on, from this shell: HTTPS_PROXY=http:\/\/proxy\.example:3128\/, /);
+    assert.doesNotMatch(plain.stdout.toString(), /readable by you only/);
+    assert.equal((await fs.stat(unitFile)).mode & 0o777, 0o644);
     if ((await run('sh', ['-c', 'command -v systemd-analyze'])).code === 0) {
       const verify = await run('systemd-analyze', ['verify', unitFile]);
       assert.equal(verify.code, 0, verify.stderr);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeProxies, parseProxyUrl, redactProxy, resolveProxies } from '../../agent/origin/proxy-settings';
+import { describeProxies, parseProxyUrl, proxyHasCredentials, redactProxy, resolveProxies } from '../../agent/origin/proxy-settings';
 import { tlsProblem } from '../../agent/origin/tls-trust';
 
 describe('proxy settings, read as curl reads them', () => {
@@ -36,6 +36,10 @@ describe('proxy settings, read as curl reads them', () => {
     assert.equal(redactProxy('http://tok3n@p:1'), 'http://***@p:1/');
     assert.equal(redactProxy('http://p:1'), 'http://p:1/');
     assert.equal(redactProxy('not a url:x@y z'), '***@y z');
+    assert.equal(proxyHasCredentials('http://me:s3cret@p:1'), true);
+    assert.equal(proxyHasCredentials('tok3n@p:1'), true);
+    assert.equal(proxyHasCredentials('http://p:1'), false, 'a URL only written differently holds no credentials');
+    assert.equal(proxyHasCredentials('proxy.corp:3128'), false);
   });
 
   it('says in one line where connections go', () => {
