@@ -149,10 +149,6 @@ function port (raw: unknown): number {
   return n;
 }
 
-function proxyUrl (raw: unknown): string {
-  return parseProxyUrl(raw);
-}
-
 function level (raw: unknown): string {
   if (typeof raw !== 'string' || !LOG_LEVELS.includes(raw)) {
     throw new Error(`must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(raw)})`);
@@ -168,7 +164,7 @@ function level (raw: unknown): string {
 const CONFIG_FILE_TYPES = new Map<Spec['parse'], 'a number' | 'true or false' | 'a string' | 'a size'>([
   [seconds, 'a number'], [count, 'a number'], [port, 'a number'], [bool, 'true or false'],
   [absolutePath, 'a string'], [level, 'a string'], [macBackend, 'a string'],
-  [byteSize, 'a size'], [sizeOrZero, 'a size'], [proxyUrl, 'a string'], [parseRate, 'a size'],
+  [byteSize, 'a size'], [sizeOrZero, 'a size'], [parseProxyUrl, 'a string'], [parseRate, 'a size'],
 ]);
 
 export function checkConfigFileType (spec: Spec, raw: unknown): void {
@@ -183,6 +179,15 @@ export function checkConfigFileType (spec: Spec, raw: unknown): void {
   throw new Error(`must be ${wanted === 'a size' ? 'a size, as a string or a number of bytes' : wanted} in JSON ` +
     `(such as ${example}), not ${JSON.stringify(raw)}`);
 }
+
+/** What the two rate caps share: read and shown as rclone writes a rate (8M), off when unset. */
+const RATE_SETTING = {
+  arg: '<rate>',
+  parse: parseRate,
+  defaultValue: () => null,
+  unsetText: 'off',
+  show: (v: Value) => (typeof v === 'number' ? rateText(v) : v),
+} satisfies Partial<Spec>;
 
 /** Every agent option, once: flags, environment variables, config keys, checks and help all come from here. */
 export const SPECS: Spec[] = [
@@ -325,7 +330,7 @@ export const SPECS: Spec[] = [
     arg: '<url>',
     help: 'proxy for every origin (http://[user:password@]host:port); default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and ' +
       'NO_PROXY from the environment, as curl reads them',
-    parse: proxyUrl,
+    parse: parseProxyUrl,
     defaultValue: () => null,
     describeDefault: 'from the environment',
     unsetText: 'from the environment',
@@ -334,24 +339,16 @@ export const SPECS: Spec[] = [
   {
     name: 'bwlimit',
     attr: 'bwlimit',
-    arg: '<rate>',
     help: 'cap on every download together, as rclone writes it: 512K, 8M, 1.5G (KiB, MiB, GiB per second) or off; ' +
       'fsctl limit changes it while the agent runs',
-    parse: parseRate,
-    defaultValue: () => null,
-    unsetText: 'off',
-    show: v => (typeof v === 'number' ? rateText(v) : v),
+    ...RATE_SETTING,
   },
   {
     name: 'background-bwlimit',
     attr: 'backgroundBwlimit',
-    arg: '<rate>',
     help: 'cap on downloads no program waits on (whole-file fills, prefetch, resumed downloads): 512K, 8M or off; ' +
       'reads a program waits on always go first',
-    parse: parseRate,
-    defaultValue: () => null,
-    unsetText: 'off',
-    show: v => (typeof v === 'number' ? rateText(v) : v),
+    ...RATE_SETTING,
   },
   {
     name: 'ui',
