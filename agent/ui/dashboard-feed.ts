@@ -44,6 +44,11 @@ function fingerprint (f: FileSummary): string {
 
 interface Subscriber { res: ServerResponse; needsFull: boolean; busy: boolean }
 
+/** What changes the agent's line on the page: all of its status but the uptime, which moves every second. */
+function agentKey (agent: AgentStatus): string {
+  return JSON.stringify({ ...agent, uptimeSeconds: 0 });
+}
+
 /** What changes the waiters' marks on the page; their time waited in whole seconds, so a tooltip is never far behind. */
 function waitersKey (waiters: WaiterSummary[]): string {
   return JSON.stringify(waiters.map(w => [w.file, w.offset, w.length, w.pid, w.downloadPosition, Math.floor(w.waitedMs / 1000)]));
@@ -136,7 +141,7 @@ export class DashboardFeed {
 
   /** The whole picture (and remembers it as sent). */
   #full (agent: AgentStatus, files: FileSummary[], waiters: WaiterSummary[]): DashboardUpdate {
-    this.#agentSent = JSON.stringify({ ...agent, uptimeSeconds: 0 });
+    this.#agentSent = agentKey(agent);
     this.#waitersSent = waitersKey(waiters);
     return { full: true, agent, waiters, files: files.map(f => this.#withRanges(f)) };
   }
@@ -144,18 +149,16 @@ export class DashboardFeed {
   /** What changed since the last tick (and remembers it as sent), or null when nothing did. */
   #delta (agent: AgentStatus, files: FileSummary[], waiters: WaiterSummary[], all: boolean): DashboardUpdate | null {
     const update: DashboardUpdate = { full: false };
-    const agentKey = JSON.stringify({ ...agent, uptimeSeconds: 0 });
-    if (agentKey !== this.#agentSent) { update.agent = agent; this.#agentSent = agentKey; }
+    const aKey = agentKey(agent);
+    if (aKey !== this.#agentSent) { update.agent = agent; this.#agentSent = aKey; }
     const wKey = waitersKey(waiters);
     if (wKey !== this.#waitersSent) { update.waiters = waiters; this.#waitersSent = wKey; }
     const seen = new Set<string>();
     const changed: DashboardFile[] = [];
     for (const f of files) {
       seen.add(f.name);
-      const key = fingerprint(f);
-      if (this.#sent.get(f.name) === key) continue;
-      this.#sent.set(f.name, key);
-      changed.push(this.#withRanges(f));
+      if (this.#sent.get(f.name) === fingerprint(f)) continue;
+      changed.push(this.#withRanges(f)); // remembers it as sent
     }
     // Only a look at every file can tell which are gone.
     const removed = all ? [...this.#sent.keys()].filter(name => !seen.has(name)) : [];
